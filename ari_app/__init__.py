@@ -1,0 +1,1 @@
+"""ari_app: contact-center control service for Asterisk."""

@@ -1,0 +1,177 @@
+"""ARI: REST through one pooled httpx client, events through a websocket that reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import httpx
+import structlog
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus, WebSocketException
+
+log = structlog.get_logger(__name__)
+
+
+class AriError(Exception):
+    """ARI answered with an error status."""
+
+    def __init__(self, method: str, path: str, status: int, message: str) -> None:
+        super().__init__(f"{method} {path}: {status} {message}")
+        self.status = status
+
+
+class AriUnreachable(Exception):
+    """ARI could not be reached at all."""
+
+
+class AriRest:
+    """The ARI REST calls the service makes, over one pooled connection."""
+
+    def __init__(
+        self,
+        base_url: str,
+        user: str,
+        password: str,
+        *,
+        timeout: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self._client = httpx.AsyncClient(
+            base_url=base_url + "/ari",
+            auth=(user, password),
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def request(self, method: str, path: str, **params: Any) -> Any:
+        query = {key: value for key, value in params.items() if value is not None}
+        try:
+            reply = await self._client.request(method, path, params=query)
+        except httpx.HTTPError as exc:
+            raise AriUnreachable(f"{method} {path}: {exc!r}") from exc
+        if reply.status_code >= 400:
+            try:
+                message = reply.json().get("message", reply.text)
+            except ValueError:
+                message = reply.text or reply.reason_phrase
+            raise AriError(method, path, reply.status_code, message)
+        return reply.json() if reply.content else None
+
+    # -- the calls the service uses -------------------------------------------
+
+    async def asterisk_info(self) -> dict[str, Any]:
+        return dict(await self.request("GET", "/asterisk/info"))
+
+    async def application(self, app: str) -> dict[str, Any]:
+        return dict(await self.request("GET", f"/applications/{app}"))
+
+    async def channel(self, channel_id: str) -> dict[str, Any]:
+        return dict(await self.request("GET", f"/channels/{channel_id}"))
+
+    async def subscribe(self, app: str, event_source: str) -> None:
+        await self.request("POST", f"/applications/{app}/subscription", eventSource=event_source)
+
+    async def answer(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/answer")
+
+    async def play(self, channel_id: str, playback_id: str, media: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/play/{playback_id}", media=media)
+
+    async def playback_exists(self, playback_id: str) -> bool:
+        try:
+            await self.request("GET", f"/playbacks/{playback_id}")
+        except AriError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        await self.request("DELETE", f"/channels/{channel_id}", reason=reason)
+
+    async def set_channel_var(self, channel_id: str, name: str, value: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/variable", variable=name, value=value)
+
+    async def global_var(self, name: str) -> str:
+        reply = await self.request("GET", "/asterisk/variable", variable=name)
+        return str(reply.get("value", "")) if reply else ""
+
+    async def set_global_var(self, name: str, value: str) -> None:
+        await self.request("POST", "/asterisk/variable", variable=name, value=value)
+
+
+def events_url(base_url: str, app: str) -> str:
+    """The websocket URL of an application's event stream."""
+    parts = urlsplit(base_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    query = urlencode({"app": app, "subscribeAll": "false"})
+    return urlunsplit((scheme, parts.netloc, parts.path + "/ari/events", query, ""))
+
+
+class AriEvents:
+    """The application's event stream; reconnects with backoff until closed.
+
+    After every (re)connect `on_connected` runs before any event of that
+    connection is handed out, so the caller can rebuild its picture of live
+    calls first; events that arrive meanwhile wait in the websocket.
+    """
+
+    def __init__(
+        self, base_url: str, app: str, user: str, password: str, *, max_backoff: float = 10.0
+    ) -> None:
+        self.url = events_url(base_url, app)
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {token}"}
+        self.max_backoff = max_backoff
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        self._socket: Any = None
+
+    async def stream(
+        self, on_connected: Callable[[], Awaitable[None]]
+    ) -> AsyncIterator[dict[str, Any]]:
+        backoff = 0.2
+        while True:
+            try:
+                async with connect(
+                    self.url,
+                    additional_headers=self._headers,
+                    open_timeout=5,
+                    ping_interval=5,
+                    ping_timeout=5,
+                    max_queue=None,
+                ) as socket:
+                    self._socket = socket
+                    self.connected.set()
+                    log.info("ari_events_connected", url=self.url, reconnects=self.reconnects)
+                    await on_connected()
+                    backoff = 0.2
+                    async for message in socket:
+                        yield json.loads(message)
+            except InvalidStatus as exc:
+                log.error("ari_events_refused", status=exc.response.status_code, url=self.url)
+            except (OSError, WebSocketException, TimeoutError) as exc:
+                log.warning("ari_events_lost", error=repr(exc))
+            finally:
+                self._socket = None
+                if self.connected.is_set():
+                    self.reconnects += 1
+                self.connected.clear()
+            await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+            backoff = min(backoff * 2, self.max_backoff)
+
+    async def drop(self) -> None:
+        """Close the current connection (the stream reconnects); for drills and tests."""
+        if self._socket is not None:
+            await self._socket.close()

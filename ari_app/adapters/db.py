@@ -1,0 +1,206 @@
+"""The database: URLs, Alembic migrations, and the stores the services use.
+
+SQLite (a file) is the embedded default, PostgreSQL the production database.
+The service talks to both asynchronously (aiosqlite, psycopg); migrations run
+synchronously (sqlite3, psycopg) before the service starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from ari_app.adapters.tables import ApiToken, CallRecord
+
+log = structlog.get_logger(__name__)
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _driver_url(url: str, *, asynchronous: bool) -> URL:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite" if asynchronous else "sqlite")
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def _ensure_sqlite_folder(url: URL) -> None:
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def migrate(url: str) -> None:
+    """Bring the schema up to the newest Alembic revision (synchronous)."""
+    sync_url = _driver_url(url, asynchronous=False)
+    _ensure_sqlite_folder(sync_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["url"] = sync_url
+    command.upgrade(config, "head")
+
+
+def engine_for(url: str) -> AsyncEngine:
+    async_url = _driver_url(url, asynchronous=True)
+    _ensure_sqlite_folder(async_url)
+    return create_async_engine(async_url, pool_pre_ping=True)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _upsert(engine: AsyncEngine, table: Any, row: dict[str, Any], key: str) -> Any:
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table).values(**row)
+    return statement.on_conflict_do_update(
+        index_elements=[key], set_={name: value for name, value in row.items() if name != key}
+    )
+
+
+class CallStore:
+    """Call records: written in order by one writer, read by the API."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def save(self, row: dict[str, Any]) -> None:
+        async with self.engine.begin() as connection:
+            await connection.execute(_upsert(self.engine, CallRecord.__table__, row, "id"))
+
+    async def get(self, call_id: str) -> CallRecord | None:
+        async with self.engine.connect() as connection:
+            found = (
+                await connection.execute(
+                    select(CallRecord).where(CallRecord.id == call_id)  # type: ignore[arg-type]
+                )
+            ).first()
+        return _call(found) if found else None
+
+    async def page(self, *, limit: int, offset: int) -> tuple[list[CallRecord], int]:
+        async with self.engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(CallRecord)
+                    .order_by(
+                        CallRecord.started_at.desc(),  # type: ignore[attr-defined]
+                        CallRecord.id,
+                    )
+                    .limit(limit)
+                    .offset(offset)
+                )
+            ).all()
+            total = (
+                await connection.execute(select(func.count()).select_from(CallRecord))
+            ).scalar()
+        return [_call(row) for row in rows], int(total or 0)
+
+    async def unfinished(self) -> list[CallRecord]:
+        async with self.engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(CallRecord).where(CallRecord.ended_at.is_(None))  # type: ignore[union-attr]
+                )
+            ).all()
+        return [_call(row) for row in rows]
+
+
+def _call(row: Any) -> CallRecord:
+    record = CallRecord.model_validate(dict(row._mapping))
+    for name in ("started_at", "answered_at", "ended_at"):
+        setattr(record, name, utc(getattr(record, name)))
+    return record
+
+
+class TokenStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def count(self) -> int:
+        async with self.engine.connect() as connection:
+            total = (await connection.execute(select(func.count()).select_from(ApiToken))).scalar()
+        return int(total or 0)
+
+    async def add(self, *, name: str, role: str, token_hash: str) -> None:
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                ApiToken.__table__.insert().values(  # type: ignore[attr-defined]
+                    name=name, role=role, token_hash=token_hash, created_at=datetime.now(UTC)
+                )
+            )
+
+    async def find(self, token_hash: str) -> ApiToken | None:
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(ApiToken).where(ApiToken.token_hash == token_hash)  # type: ignore[arg-type]
+                )
+            ).first()
+        if row is None:
+            return None
+        token = ApiToken.model_validate(dict(row._mapping))
+        token.expires_at, token.revoked_at = utc(token.expires_at), utc(token.revoked_at)
+        return token
+
+
+async def ping(engine: AsyncEngine, timeout: float = 2.0) -> bool:
+    try:
+        async with asyncio.timeout(timeout), engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError, TimeoutError):
+        return False
+    return True
+
+
+class Writer:
+    """Applies writes one after the other, in the order given, retrying until they land.
+
+    The call path only enqueues (never waits on the database); a database
+    outage delays records, it does not lose them while the process lives.
+    """
+
+    def __init__(self, max_backoff: float = 10.0) -> None:
+        self._queue: asyncio.Queue[tuple[str, Any, dict[str, Any]]] = asyncio.Queue()
+        self.max_backoff = max_backoff
+        self.healthy = True
+
+    def submit(self, what: str, write: Any, row: dict[str, Any]) -> None:
+        self._queue.put_nowait((what, write, row))
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    async def run(self) -> None:
+        while True:
+            what, write, row = await self._queue.get()
+            backoff = 0.2
+            while True:
+                try:
+                    await write(row)
+                except (SQLAlchemyError, OSError) as exc:
+                    self.healthy = False
+                    log.error("db_write_failed", what=what, error=repr(exc), retry_in=backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                    continue
+                self.healthy = True
+                self._queue.task_done()
+                break
+
+    async def drain(self, timeout: float) -> None:
+        """Wait until everything enqueued so far is written (or the timeout passes)."""
+        async with asyncio.timeout(timeout):
+            await self._queue.join()

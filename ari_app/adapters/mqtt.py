@@ -1,0 +1,77 @@
+"""MQTT events through aiomqtt. Publishing never waits on the broker.
+
+Messages go into a bounded buffer that one task drains while the broker is
+reachable; during an outage the oldest messages are dropped first, and the
+number dropped is counted and logged, so call handling is never delayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiomqtt
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+class MqttPublisher:
+    def __init__(
+        self,
+        url: str,
+        *,
+        buffer: int = 10_000,
+        max_backoff: float = 10.0,
+        client_id: str | None = None,
+    ) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 1883
+        self.username, self.password = parts.username, parts.password
+        self.client_id = client_id
+        self.max_backoff = max_backoff
+        self.connected = asyncio.Event()
+        self.dropped = 0
+        self._queue: asyncio.Queue[tuple[str, bytes, bool]] = asyncio.Queue(maxsize=buffer)
+
+    def publish(self, topic: str, payload: dict[str, Any], *, retain: bool = False) -> None:
+        """Queue one message; drops the oldest one when the buffer is full."""
+        message = (topic, json.dumps(payload, default=str).encode(), retain)
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.dropped += 1
+            if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
+                log.warning("mqtt_buffer_full", dropped=self.dropped)
+        self._queue.put_nowait(message)
+
+    async def run(self) -> None:
+        backoff = 0.2
+        pending: tuple[str, bytes, bool] | None = None
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self.host,
+                    self.port,
+                    username=self.username,
+                    password=self.password,
+                    identifier=self.client_id,
+                    timeout=5,
+                ) as client:
+                    self.connected.set()
+                    log.info("mqtt_connected", host=self.host, port=self.port)
+                    backoff = 0.2
+                    while True:
+                        pending = pending or await self._queue.get()
+                        topic, body, retain = pending
+                        await client.publish(topic, body, qos=1, retain=retain)
+                        pending = None
+            except aiomqtt.MqttError as exc:
+                log.warning("mqtt_unreachable", host=self.host, port=self.port, error=str(exc))
+            finally:
+                self.connected.clear()
+            await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+            backoff = min(backoff * 2, self.max_backoff)

@@ -1,0 +1,26 @@
+"""The FastAPI application: thin routes over the services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from ari_app.api import calls
+from ari_app.api.deps import ApiContext, Context
+
+
+def create_api(context: ApiContext) -> FastAPI:
+    api = FastAPI(title="ari_app", version="0.1.0", docs_url="/docs", redoc_url=None)
+    api.state.context = context
+
+    @api.get("/healthz", tags=["health"])
+    async def healthz(ctx: Context) -> JSONResponse:
+        """ARI, AMI, database and MQTT state; 503 when calls cannot be handled."""
+        ok, parts = await ctx.health()
+        body: dict[str, Any] = {"status": "ok" if ok else "degraded", **parts}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    api.include_router(calls.router)
+    return api

@@ -1,0 +1,41 @@
+"""Call records."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel
+
+from ari_app.adapters.tables import CallPublic
+from ari_app.api.deps import Authorized, Context
+
+router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
+
+
+class CallPage(BaseModel):
+    items: list[CallPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+@router.get("")
+async def list_calls(
+    ctx: Context,
+    _: Authorized,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CallPage:
+    """Calls, newest first."""
+    records, total = await ctx.calls.page(limit=limit, offset=offset)
+    items = [CallPublic.model_validate(record, from_attributes=True) for record in records]
+    return CallPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{call_id}")
+async def get_call(ctx: Context, _: Authorized, call_id: str) -> CallPublic:
+    record = await ctx.calls.get(call_id)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no call {call_id!r}")
+    return CallPublic.model_validate(record, from_attributes=True)

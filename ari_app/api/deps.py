@@ -1,0 +1,55 @@
+"""Dependencies of the API routes: the stores and the bearer-token check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ari_app.adapters.db import CallStore, TokenStore
+from ari_app.adapters.tables import ApiToken
+from ari_app.services import tokens
+
+
+class HealthReport(Protocol):
+    async def __call__(self) -> tuple[bool, dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    calls: CallStore
+    tokens: TokenStore
+    health: HealthReport
+
+
+def context(request: Request) -> ApiContext:
+    return request.app.state.context  # type: ignore[no-any-return]
+
+
+Context = Annotated[ApiContext, Depends(context)]
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def caller_token(
+    ctx: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiToken:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "a bearer token is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    found = await tokens.check(ctx.tokens, credentials.credentials)
+    if found is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "the token is unknown, expired or revoked",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return found
+
+
+Authorized = Annotated[ApiToken, Depends(caller_token)]

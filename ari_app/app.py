@@ -1,0 +1,271 @@
+"""The app factory: checks the settings against the real parts, builds it all, owns the tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
+
+from ari_app import logs
+from ari_app.adapters.ami import AmiClient, AmiLoginFailed
+from ari_app.adapters.ari import AriError, AriEvents, AriRest, AriUnreachable
+from ari_app.adapters.db import CallStore, TokenStore, Writer, engine_for, migrate, ping
+from ari_app.adapters.mqtt import MqttPublisher
+from ari_app.api.app import create_api
+from ari_app.api.deps import ApiContext
+from ari_app.domain.call import Config
+from ari_app.services import stasis
+from ari_app.services.calls import CallService
+from ari_app.services.lease import ApplicationHeld, Lease
+from ari_app.services.tokens import first_admin_token
+from ari_app.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class StartupError(Exception):
+    """The service cannot start; `setting` names the setting to fix, when one is to blame."""
+
+    def __init__(self, message: str, setting: str | None = None) -> None:
+        super().__init__(f"{setting}: {message}" if setting else message)
+        self.setting = setting
+
+
+class _Stop(Exception):
+    """Raised inside the task group to end it on a signal."""
+
+
+class _Server(uvicorn.Server):
+    """uvicorn in our loop; signals are ours, not uvicorn's."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Parts:
+    settings: Settings
+    ari: AriRest
+    events: AriEvents
+    ami: AmiClient
+    calls: CallService
+    writer: Writer
+    lease: Lease
+    mqtt: MqttPublisher | None
+    server: _Server
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+
+async def _check_ari(settings: Settings, ari: AriRest) -> None:
+    try:
+        await ari.asterisk_info()
+    except AriUnreachable as exc:
+        raise StartupError(
+            f"cannot reach ARI at {settings.ari_url} ({exc.__cause__!r})", "ARI_APP_ARI_URL"
+        ) from exc
+    except AriError as exc:
+        if exc.status == 401:
+            raise StartupError(
+                f"ARI refused user {settings.ari_user!r} (401 Unauthorized)", "ARI_APP_ARI_PASSWORD"
+            ) from exc
+        raise StartupError(f"ARI answered {exc}", "ARI_APP_ARI_URL") from exc
+
+
+async def _check_ami(settings: Settings, ami: AmiClient) -> None:
+    try:
+        await ami.open()
+    except AmiLoginFailed as exc:
+        raise StartupError(
+            f"AMI refused user {settings.ami_user!r} ({exc})", "ARI_APP_AMI_PASSWORD"
+        ) from exc
+    except (OSError, TimeoutError) as exc:
+        raise StartupError(
+            f"cannot reach AMI at {settings.ami_host}:{settings.ami_port} ({exc!r})",
+            "ARI_APP_AMI_HOST",
+        ) from exc
+    await ami.aclose()
+
+
+async def _open_database(settings: Settings) -> Any:
+    try:
+        await asyncio.to_thread(migrate, settings.database_url)
+        engine = engine_for(settings.database_url)
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise StartupError(f"cannot open the database ({reason})", "ARI_APP_DATABASE_URL") from exc
+    return engine
+
+
+async def build(settings: Settings) -> Parts:
+    """Check every part the settings name, then build the service. Raises StartupError."""
+    engine = await _open_database(settings)
+    password = settings.ari_password.get_secret_value()
+    ari = AriRest(settings.ari_url, settings.ari_user, password)
+    await _check_ari(settings, ari)
+    ami = AmiClient(
+        settings.ami_host,
+        settings.ami_port,
+        settings.ami_user,
+        settings.ami_password.get_secret_value(),
+        ping_seconds=settings.ami_ping_seconds,
+        max_backoff=settings.reconnect_max_seconds,
+    )
+    await _check_ami(settings, ami)
+    lease = Lease(ari, settings.ari_application)
+    try:
+        await lease.acquire()
+    except ApplicationHeld as exc:
+        raise StartupError(str(exc), "ARI_APP_ARI_APPLICATION") from exc
+
+    tokens = TokenStore(engine)
+    token = await first_admin_token(tokens)
+    if token is not None:
+        print(
+            f"ari-app: first admin token (shown once, keep it): {token}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    mqtt = MqttPublisher(settings.mqtt_url) if settings.mqtt_url else None
+    topic = f"{settings.mqtt_topic_prefix}/{settings.center}/calls"
+
+    def publish(call_id: str, payload: dict[str, Any]) -> None:
+        if mqtt is not None:
+            mqtt.publish(f"{topic}/{call_id}/events", payload)
+
+    parts_tasks: set[asyncio.Task[Any]] = set()
+    writer = Writer(max_backoff=settings.reconnect_max_seconds)
+    store = CallStore(engine)
+    events = AriEvents(
+        settings.ari_url,
+        settings.ari_application,
+        settings.ari_user,
+        password,
+        max_backoff=settings.reconnect_max_seconds,
+    )
+
+    async def health() -> tuple[bool, dict[str, Any]]:
+        database = await ping(engine)
+        report = {
+            "ari": {"connected": events.connected.is_set(), "reconnects": events.reconnects},
+            "ami": {"connected": ami.connected.is_set(), "reconnects": ami.reconnects},
+            "database": {"reachable": database, "backlog": writer.backlog},
+            "mqtt": {
+                "configured": mqtt is not None,
+                "connected": mqtt is not None and mqtt.connected.is_set(),
+                "dropped": mqtt.dropped if mqtt else 0,
+            },
+        }
+        return events.connected.is_set() and database, report
+
+    api = create_api(ApiContext(calls=store, tokens=tokens, health=health))
+    server = _Server(
+        uvicorn.Config(
+            api,
+            host=settings.api_host,
+            port=settings.api_port,
+            log_config=None,
+            lifespan="off",
+            access_log=False,
+        )
+    )
+    calls = CallService(
+        ari=ari,
+        application=settings.ari_application,
+        store=store,
+        writer=writer,
+        config=Config(welcome_prompt=settings.welcome_prompt),
+        spawn=lambda coroutine: _spawn(parts_tasks, coroutine),
+        publish=publish,
+    )
+    return Parts(settings, ari, events, ami, calls, writer, lease, mqtt, server, parts_tasks)
+
+
+def _spawn(
+    tasks: set[asyncio.Task[Any]], coroutine: Coroutine[Any, Any, None]
+) -> asyncio.Task[None]:
+    """Start a per-call task, keeping a reference until it is done."""
+    task = asyncio.get_running_loop().create_task(coroutine)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    return task
+
+
+async def consume_events(parts: Parts) -> None:
+    """Hand every ARI event to the call service; rebuild live calls on every connect."""
+
+    async def on_connected() -> None:
+        await parts.calls.reconcile()
+
+    async for message in parts.events.stream(on_connected):
+        try:
+            event = stasis.parse(message)
+            if event is not None:
+                parts.calls.handle(event, stasis.timestamp(message.get("timestamp")))
+        except stasis.ApplicationReplaced:
+            raise
+        except Exception:
+            # one malformed or unexpected event must not take every other call down
+            log.exception("ari_event_failed", ari_event=message.get("type"))
+
+
+async def serve(parts: Parts, stop: asyncio.Event) -> None:
+    """Run every long-lived task in one TaskGroup until stop is set or one fails."""
+
+    async def stopper() -> None:
+        await stop.wait()
+        log.info("stopping")
+        parts.server.should_exit = True
+        with contextlib.suppress(TimeoutError):
+            await parts.writer.drain(timeout=5.0)
+        raise _Stop
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(parts.writer.run(), name="db-writer")
+            group.create_task(parts.ami.run(), name="ami")
+            group.create_task(consume_events(parts), name="ari-events")
+            group.create_task(parts.lease.keep(parts.events.connected), name="lease")
+            group.create_task(parts.server.serve(), name="api")
+            if parts.mqtt is not None:
+                group.create_task(parts.mqtt.run(), name="mqtt")
+            group.create_task(stopper(), name="stopper")
+    except* _Stop:
+        pass
+    except* stasis.ApplicationReplaced as group_error:
+        raise StartupError(
+            f"another connection took over the application '{parts.settings.ari_application}' "
+            "(ApplicationReplaced); stopping, not fighting back",
+            "ARI_APP_ARI_APPLICATION",
+        ) from group_error
+    finally:
+        for task in parts.tasks:
+            task.cancel()
+        await parts.ari.aclose()
+        await parts.ami.aclose()
+
+
+async def run(settings: Settings) -> None:
+    """`ari-app run`: build, serve until SIGINT or SIGTERM, stop cleanly."""
+    logs.configure(settings.log_level, settings.log_format)
+    parts = await build(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    log.info(
+        "started",
+        application=settings.ari_application,
+        ari=settings.ari_url,
+        api=f"http://{settings.api_host}:{settings.api_port}",
+    )
+    await serve(parts, stop)

@@ -1,0 +1,114 @@
+"""The `ari-app` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from ari_app.settings import SettingsError, load, load_local_asterisk
+
+EXIT_BAD_SETTINGS = 2
+EXIT_FAILED = 1
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> int:
+    print(f"ari-app: error: {message}", file=sys.stderr)
+    return code
+
+
+def _asterisk(args: argparse.Namespace) -> int:
+    from ari_app.adapters.asterisk_conf import TemplateError, render_tree
+    from ari_app.adapters.asterisk_local import LocalAsterisk, LocalAsteriskError
+
+    local = LocalAsterisk(load_local_asterisk(args.env_file))
+    try:
+        if args.action == "up":
+            status = local.up()
+            print(status.describe())
+            print(f"settings for the service: {local.env_file}")
+        elif args.action == "down":
+            print("stopped" if local.down() else "was not running")
+        elif args.action == "status":
+            status = local.status()
+            print(status.describe())
+            return 0 if status.running else 3
+        elif args.action == "cli":
+            print(local.cli(" ".join(args.command)), end="")
+        elif args.action == "build":
+            print(local.ensure_root())
+        elif args.action == "env":
+            print(local.env_file)
+        elif args.action == "render":
+            local.ensure_root()
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            files = render_tree(
+                [local.settings.conf_dir, local.settings.dialplan_dir], local.template_values()
+            )
+            for name, text in files.items():
+                (out / name).write_text(text)
+            print(f"wrote {len(files)} files to {out}")
+    except (LocalAsteriskError, TemplateError) as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ari_app.app import StartupError, run
+
+    settings = load(args.env_file)
+    try:
+        asyncio.run(run(settings))
+    except StartupError as exc:
+        return _fail(str(exc), EXIT_BAD_SETTINGS if exc.setting else EXIT_FAILED)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from ari_app.adapters.db import migrate
+
+    migrate(load(args.env_file).database_url)
+    print("database is at the newest schema")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="ari-app", description=__doc__)
+    top.add_argument(
+        "--env-file", type=Path, default=None, help="read ARI_APP_* settings from this file too"
+    )
+    commands = top.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the service")
+    run.set_defaults(handler=_run)
+
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate.set_defaults(handler=_migrate)
+
+    asterisk = commands.add_parser("asterisk", help="the project's own local Asterisk")
+    actions = asterisk.add_subparsers(dest="action", required=True)
+    actions.add_parser("up", help="build if needed, render config, start, wait for ARI")
+    actions.add_parser("down", help="stop this instance's Asterisk")
+    actions.add_parser("status", help="running or not; exit 3 when stopped")
+    cli = actions.add_parser(
+        "cli", help='run an Asterisk CLI command, e.g. cli "core show channels"'
+    )
+    cli.add_argument("command", nargs="+")
+    actions.add_parser("build", help="build (or reuse) the cached Asterisk root")
+    actions.add_parser("env", help="print the path of the settings file for the service")
+    render = actions.add_parser("render", help="write the rendered config for an existing Asterisk")
+    render.add_argument("out")
+    asterisk.set_defaults(handler=_asterisk)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except SettingsError as exc:
+        return _fail(str(exc), EXIT_BAD_SETTINGS)

@@ -1,0 +1,59 @@
+"""ARI events of the Stasis application, parsed into the call logic's events.
+
+Thin and pure: look at one ARI message, return one domain event (or None for
+messages the call logic does not use). The fatal ApplicationReplaced is raised.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ari_app.domain.events import (
+    CallArrived,
+    CallEvent,
+    ChannelAnswered,
+    ChannelGone,
+    PromptFinished,
+)
+
+
+class ApplicationReplaced(Exception):
+    """Another websocket registered our application name; Asterisk now sends it our calls."""
+
+
+def timestamp(value: str | None) -> datetime | None:
+    """ARI's timestamps (`2026-11-24T23:57:28.856+0000`) as aware datetimes."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _channel_of(target_uri: str) -> str | None:
+    kind, _, ident = target_uri.partition(":")
+    return ident if kind == "channel" and ident else None
+
+
+def parse(message: dict[str, Any]) -> CallEvent | None:
+    """The domain event an ARI message stands for, if the call logic uses it."""
+    kind = message.get("type")
+    channel = message.get("channel") or {}
+    if kind == "StasisStart":
+        return CallArrived(
+            call_id=channel["id"],
+            caller=(channel.get("caller") or {}).get("number", ""),
+            dialled=(channel.get("dialplan") or {}).get("exten", ""),
+            started_at=timestamp(channel.get("creationtime")) or datetime.now(UTC),
+        )
+    if kind == "ChannelStateChange" and channel.get("state") == "Up":
+        return ChannelAnswered(channel["id"])
+    if kind == "PlaybackFinished":
+        playback = message["playback"]
+        call_id = _channel_of(playback.get("target_uri", ""))
+        return PromptFinished(call_id, playback["id"]) if call_id else None
+    if kind == "ChannelDestroyed":
+        return ChannelGone(channel["id"], message.get("cause"), message.get("cause_txt"))
+    if kind == "ApplicationReplaced":
+        raise ApplicationReplaced(message.get("application", "?"))
+    return None
