@@ -78,7 +78,7 @@ class LocalAsterisk:
         self.root = settings.home / f"root-{root_key(settings)}"
         self.inside_dir = Path("/srv/ari-app") / settings.instance
         self.instance_dir = self.root / self.inside_dir.relative_to("/")
-        self.pid_file = self.instance_dir / "asterisk.pid"
+        self.pid_file = self.instance_dir / "run" / "asterisk.pid"  # written by Asterisk
         self.env_file = self.instance_dir / "ari-app.env"
         self.console_log = self.instance_dir / "log" / "console.log"
 
@@ -220,7 +220,7 @@ class LocalAsterisk:
         try:
             pid = int(self.pid_file.read_text().strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (FileNotFoundError, ValueError, ProcessLookupError):
+        except (FileNotFoundError, ValueError):
             return None
         # the pid must be our Asterisk with our config, never a recycled pid
         conf = self._conf_arg()[1].encode()
@@ -267,23 +267,20 @@ class LocalAsterisk:
         self.ensure_root()
         self.render()
         self._check_ports_free()
-        (self.instance_dir / "log").mkdir(parents=True, exist_ok=True)
+        self.pid_file.unlink(missing_ok=True)
         with self.console_log.open("ab") as log:
-            process = subprocess.Popen(
-                ["chroot", str(self.root), "asterisk", "-f", *self._conf_arg()],
+            # setsid -f: Asterisk is nobody's child here, so it outlives this command;
+            # its own pid file (astrundir) says which process it is
+            subprocess.run(
+                ["setsid", "-f", "chroot", str(self.root), "asterisk", "-f", *self._conf_arg()],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
+                check=True,
             )
-        self.pid_file.write_text(f"{process.pid}\n")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise LocalAsteriskError(
-                    f"Asterisk exited with {process.returncode}; see {self.console_log}"
-                )
-            if self._ari_answers():
+            if self.pid() is not None and self._ari_answers():
                 return self.status()
             time.sleep(0.2)
         raise LocalAsteriskError(
@@ -294,19 +291,15 @@ class LocalAsterisk:
         """Stop this instance's Asterisk by its pid; True when one was running."""
         pid = self.pid()
         if pid is None:
-            self.pid_file.unlink(missing_ok=True)
             return False
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.pid() == pid:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
             time.sleep(0.1)
         if self.pid() == pid:
             os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-        self.pid_file.unlink(missing_ok=True)
+            while self.pid() == pid:
+                time.sleep(0.1)
         return True
 
     def cli(self, command: str) -> str:

@@ -1,0 +1,254 @@
+"""Helpers for tests against the real local Asterisk: SIPp callers, an RTP ear, an ARI observer,
+and the service run as its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import math
+import os
+import re
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import connect
+
+REPO = Path(__file__).resolve().parents[2]
+CALLER_SCENARIO = REPO / "tests" / "sipp" / "caller.xml"
+CARRIER_ADDRESS = "127.0.0.2"
+
+
+def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {key: value for key, value in pairs}
+
+
+# -- what the caller hears ----------------------------------------------------------
+
+
+def ulaw_to_linear(byte: int) -> int:
+    """G.711 mu-law to a 16-bit sample (ITU-T G.711)."""
+    byte = ~byte & 0xFF
+    magnitude = (((byte & 0x0F) << 3) + 0x84) << ((byte >> 4) & 0x07)
+    return -(magnitude - 0x84) if byte & 0x80 else magnitude - 0x84
+
+
+class RtpEar(asyncio.DatagramProtocol):
+    """Receives the RTP Asterisk sends to a caller and measures how loud it was."""
+
+    def __init__(self) -> None:
+        self.packets: list[bytes] = []
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.packets.append(data)
+
+    def audio_seconds(self, threshold: float = 300.0) -> float:
+        """Seconds of non-silent PCMU audio received (20 ms packets above an RMS threshold)."""
+        loud = 0
+        for packet in self.packets:
+            if len(packet) <= 12 or packet[1] & 0x7F != 0:  # not PCMU
+                continue
+            samples = [ulaw_to_linear(b) for b in packet[12:]]
+            rms = math.sqrt(sum(s * s for s in samples) / len(samples))
+            loud += rms > threshold
+        return loud * 0.020
+
+
+@contextlib.asynccontextmanager
+async def rtp_ear() -> AsyncIterator[tuple[RtpEar, int]]:
+    port = free_port(socket.SOCK_DGRAM, CARRIER_ADDRESS)
+    loop = asyncio.get_running_loop()
+    transport, ear = await loop.create_datagram_endpoint(RtpEar, local_addr=(CARRIER_ADDRESS, port))
+    try:
+        yield ear, port
+    finally:
+        transport.close()
+
+
+@dataclass
+class CallResult:
+    returncode: int
+    output: str
+    ear: RtpEar
+    seconds: float
+
+
+async def place_call(sip_port: int, *, number: str = "100", caller: str = "5551234",
+                     timeout: float = 40.0) -> CallResult:
+    """One call from the carrier trunk (SIPp on 127.0.0.2) that waits for the far end's BYE."""
+    async with rtp_ear() as (ear, rtp_port):
+        local_port = free_port(socket.SOCK_DGRAM, CARRIER_ADDRESS)
+        started = asyncio.get_running_loop().time()
+        process = await asyncio.create_subprocess_exec(
+            "sipp", f"127.0.0.1:{sip_port}", "-sf", str(CALLER_SCENARIO),
+            "-i", CARRIER_ADDRESS, "-p", str(local_port), "-s", number,
+            "-key", "caller", caller, "-key", "rtp_port", str(rtp_port),
+            "-m", "1", "-recv_timeout", "30s", "-nostdin", "-trace_screen",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            cwd="/tmp",
+        )
+        try:
+            out, _ = await asyncio.wait_for(process.communicate(), timeout)
+        except TimeoutError:
+            process.kill()
+            out, _ = await process.communicate()
+        seconds = asyncio.get_running_loop().time() - started
+        return CallResult(process.returncode or 0, out.decode(errors="replace"), ear, seconds)
+
+
+# -- what Asterisk reports ----------------------------------------------------------
+
+
+@dataclass
+class Observer:
+    """An ARI application subscribed to everything, to see what Asterisk did."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [event for event in self.events if event["type"] == kind]
+
+    async def wait_for(self, kind: str, timeout: float = 15.0, **match: Any) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                for event in self.of_type(kind):
+                    if all(_dig(event, key) == value for key, value in match.items()):
+                        return event
+                await asyncio.sleep(0.05)
+
+
+def _dig(event: dict[str, Any], dotted: str) -> Any:
+    value: Any = event
+    for part in dotted.split("__"):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+@contextlib.asynccontextmanager
+async def ari_observer(env: dict[str, str]) -> AsyncIterator[Observer]:
+    token = base64.b64encode(
+        f"{env['ARI_APP_ARI_USER']}:{env['ARI_APP_ARI_PASSWORD']}".encode()
+    ).decode()
+    url = env["ARI_APP_ARI_URL"].replace("http://", "ws://") + (
+        "/ari/events?app=test-observer&subscribeAll=true"
+    )
+    observer = Observer()
+    async with connect(url, additional_headers={"Authorization": f"Basic {token}"}) as socket_:
+
+        async def read() -> None:
+            async for message in socket_:
+                observer.events.append(json.loads(message))
+
+        reader = asyncio.create_task(read())
+        try:
+            yield observer
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+
+# -- the service as its own process ---------------------------------------------------
+
+TOKEN_LINE = re.compile(r"first admin token \(shown once, keep it\): (\S+)")
+
+
+@dataclass
+class Service:
+    process: asyncio.subprocess.Process
+    api: str
+    env: dict[str, str]
+    lines: list[str] = field(default_factory=list)
+    token: str | None = None
+    _reader: asyncio.Task[None] | None = None
+
+    def client(self) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return httpx.AsyncClient(base_url=self.api, headers=headers, timeout=5.0)
+
+    async def healthz(self) -> tuple[int, dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=self.api, timeout=2.0) as client:
+            reply = await client.get("/healthz")
+        return reply.status_code, reply.json()
+
+    async def wait_healthy(self, timeout: float = 20.0) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                if self.process.returncode is not None:
+                    raise AssertionError("service exited:\n" + "\n".join(self.lines[-20:]))
+                with contextlib.suppress(httpx.HTTPError):
+                    code, body = await self.healthz()
+                    if code == 200:
+                        return body
+                await asyncio.sleep(0.1)
+
+    async def call(self, call_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The call row once it is finished (ended_at set)."""
+        reply = None
+        try:
+            async with self.client() as client, asyncio.timeout(timeout):
+                while True:
+                    reply = await client.get(f"/api/v1/calls/{call_id}")
+                    if reply.status_code == 200 and reply.json()["ended_at"]:
+                        return dict(reply.json())
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            seen = reply.text if reply is not None else "no answer"
+            raise AssertionError(
+                f"call {call_id} not finished: {seen}\n" + "\n".join(self.lines[-30:])
+            ) from None
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        if self.process.returncode is None:
+            self.process.send_signal(sig)
+            await asyncio.wait_for(self.process.wait(), timeout)
+        if self._reader is not None:
+            await self._reader
+        return self.process.returncode or 0
+
+
+async def start_service(env: dict[str, str], *, wait: bool = True) -> Service:
+    api_port = int(env.setdefault("ARI_APP_API_PORT", str(free_port())))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ari_app", "run",
+        env={**os.environ, "ARI_APP_LOG_FORMAT": "json", **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=REPO,
+    )
+    service = Service(process, f"http://127.0.0.1:{api_port}", env)
+
+    async def read() -> None:
+        assert process.stdout is not None
+        async for raw in process.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            service.lines.append(line)
+            found = TOKEN_LINE.search(line)
+            if found:
+                service.token = found.group(1)
+
+    service._reader = asyncio.create_task(read())
+    if wait:
+        await service.wait_healthy()
+    return service
+
+
+async def run_to_exit(env: dict[str, str], timeout: float = 30.0) -> tuple[int, list[str]]:
+    """Run `ari-app run` expecting it to stop by itself; its exit code and output lines."""
+    service = await start_service(env, wait=False)
+    await asyncio.wait_for(service.process.wait(), timeout)
+    assert service._reader is not None
+    await service._reader
+    return service.process.returncode or 0, service.lines

@@ -1,0 +1,159 @@
+"""The first call end to end: real Asterisk, a SIPp caller on the carrier trunk, the service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+
+import aiomqtt
+import pytest
+
+from ari_app.adapters.asterisk_local import LocalAsterisk
+from tests.integration.telephony import (
+    Service,
+    ari_observer,
+    free_port,
+    place_call,
+    read_env_file,
+    run_to_exit,
+    start_service,
+)
+
+pytestmark = pytest.mark.asterisk
+
+HELLO_WORLD_SECONDS = 1.4  # the length of sound:hello-world, the default welcome
+
+
+async def test_first_call_is_answered_prompted_and_recorded(
+    local_asterisk: LocalAsterisk, service: Service
+) -> None:
+    sip_port = local_asterisk.settings.sip_port
+    async with ari_observer(service.env) as observer:
+        result = await place_call(sip_port, caller="5551234")
+        assert result.returncode == 0, result.output
+        finished = await observer.wait_for("PlaybackFinished")
+
+    call_id = finished["playback"]["target_uri"].removeprefix("channel:")
+    assert finished["playback"]["media_uri"] == "sound:hello-world"
+    assert finished["playback"]["state"] == "done"
+    # the caller heard the prompt: about its length of non-silent audio came back
+    assert result.ear.audio_seconds() >= HELLO_WORLD_SECONDS * 0.6
+
+    row = await service.call(call_id)
+    assert row["caller"] == "5551234"
+    assert row["dialled"] == "100"
+    assert row["started_at"] <= row["answered_at"] <= row["ended_at"]
+    assert row["hangup_cause"] == 16
+    assert row["hangup_cause_text"] == "Normal Clearing"
+    assert row["hangup_side"] == "service"
+    assert row["phase"] == "ended"
+
+
+async def test_fallback_plays_an_apology_when_the_service_is_stopped(
+    local_asterisk: LocalAsterisk,
+) -> None:
+    env = read_env_file(local_asterisk.env_file)
+    async with ari_observer(env) as observer:
+        result = await place_call(local_asterisk.settings.sip_port)
+    assert result.returncode == 0, result.output
+    # answered and spoken to: several seconds of real audio, not dead air
+    assert result.ear.audio_seconds() >= 2.0
+    assert not observer.of_type("PlaybackFinished")  # nothing came from ARI
+    states = [event["channel"]["state"] for event in observer.of_type("ChannelStateChange")]
+    assert "Up" in states
+    log = local_asterisk.console_log.read_text()
+    assert "ari_app is not connected" in log
+
+
+async def test_service_survives_an_asterisk_restart_and_takes_the_next_call(
+    local_asterisk: LocalAsterisk, service: Service
+) -> None:
+    local_asterisk.down()
+    await asyncio.sleep(0.5)
+    code, body = await service.healthz()
+    assert code == 503
+    assert body["ari"]["connected"] is False
+
+    local_asterisk.up()
+    healthy = await service.wait_healthy(timeout=20)
+    assert healthy["ari"]["reconnects"] >= 1
+
+    result = await place_call(local_asterisk.settings.sip_port)
+    assert result.returncode == 0, result.output
+    assert result.ear.audio_seconds() >= HELLO_WORLD_SECONDS * 0.6
+    assert service.process.returncode is None
+
+
+async def test_a_call_in_progress_survives_a_restart_of_the_service(
+    local_asterisk: LocalAsterisk, service_env: dict[str, str]
+) -> None:
+    env = {**service_env, "ARI_APP_WELCOME_PROMPT": "sound:demo-thanks"}  # 5.5 s long
+    first = await start_service(env)
+    async with ari_observer(env) as observer:
+        call = asyncio.create_task(place_call(local_asterisk.settings.sip_port))
+        started = await observer.wait_for("PlaybackStarted")
+        await first.stop(signal.SIGKILL)  # no goodbye: as if the process crashed
+
+        second = await start_service(env)
+        second.token = first.token  # the first admin token is shown on the first start only
+        try:
+            result = await call
+            row = await second.call(started["playback"]["target_uri"].removeprefix("channel:"))
+        finally:
+            await second.stop()
+
+    assert result.returncode == 0, result.output
+    # the prompt played on to its end: its speech is about 3.6 s of its 5.5 s
+    assert result.ear.audio_seconds() >= 3.0
+    assert row["answered_at"] is not None
+    assert row["hangup_side"] == "service"
+    assert row["hangup_cause"] == 16
+
+
+async def test_a_second_instance_refuses_to_take_the_application(
+    local_asterisk: LocalAsterisk, service: Service, service_env: dict[str, str]
+) -> None:
+    code, lines = await run_to_exit({**service_env, "ARI_APP_API_PORT": "0"})
+    assert code == 2
+    assert any("ARI_APP_ARI_APPLICATION" in line and "held by another" in line for line in lines)
+    result = await place_call(local_asterisk.settings.sip_port)
+    assert result.returncode == 0, result.output
+    assert service.process.returncode is None
+
+
+async def test_call_events_are_published_on_mqtt(
+    local_asterisk: LocalAsterisk, service_env: dict[str, str]
+) -> None:
+    env = {**service_env, "ARI_APP_MQTT_URL": "mqtt://127.0.0.1:1883", "ARI_APP_CENTER": "mqtttest"}
+    running = await start_service(env)
+    try:
+        async with aiomqtt.Client("127.0.0.1", 1883) as client:
+            await client.subscribe("ari-app/mqtttest/calls/+/events", qos=1)
+            result = await place_call(local_asterisk.settings.sip_port)
+            names: list[str] = []
+            async with asyncio.timeout(10):
+                async for message in client.messages:
+                    names.append(json.loads(message.payload)["event"])
+                    if names[-1] == "call_ended":
+                        break
+    finally:
+        await running.stop()
+    assert result.returncode == 0, result.output
+    assert names == ["call_arrived", "call_answered", "prompt_finished", "call_ended"]
+
+
+async def test_an_unreachable_broker_does_not_delay_calls(
+    local_asterisk: LocalAsterisk, service_env: dict[str, str]
+) -> None:
+    env = {**service_env, "ARI_APP_MQTT_URL": f"mqtt://127.0.0.1:{free_port()}"}
+    running = await start_service(env)
+    try:
+        result = await place_call(local_asterisk.settings.sip_port)
+        code, body = await running.healthz()
+    finally:
+        await running.stop()
+    assert result.returncode == 0, result.output
+    assert result.ear.audio_seconds() >= HELLO_WORLD_SECONDS * 0.6
+    assert code == 200
+    assert body["mqtt"] == {"configured": True, "connected": False, "dropped": 0}
