@@ -63,8 +63,12 @@ class Settings(BaseSettings):
     def _database_url(cls, value: str) -> str:
         try:
             url = make_url(value)
-        except ArgumentError as exc:
-            raise ValueError(f"cannot parse {value!r} as a database URL") from exc
+        except (ArgumentError, ValueError) as exc:
+            # the value is not echoed: a malformed URL may still hold a password
+            raise ValueError(
+                "cannot parse it as a database URL "
+                "(expected sqlite:///PATH or postgresql://USER@HOST:PORT/NAME)"
+            ) from exc
         if url.get_backend_name() not in {"sqlite", "postgresql"}:
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return value

@@ -87,18 +87,38 @@ class CallResult:
     seconds: float
 
 
-async def place_call(sip_port: int, *, number: str = "100", caller: str = "5551234",
-                     timeout: float = 40.0) -> CallResult:
+async def place_call(
+    sip_port: int, *, number: str = "100", caller: str = "5551234", timeout: float = 40.0
+) -> CallResult:
     """One call from the carrier trunk (SIPp on 127.0.0.2) that waits for the far end's BYE."""
     async with rtp_ear() as (ear, rtp_port):
         local_port = free_port(socket.SOCK_DGRAM, CARRIER_ADDRESS)
         started = asyncio.get_running_loop().time()
         process = await asyncio.create_subprocess_exec(
-            "sipp", f"127.0.0.1:{sip_port}", "-sf", str(CALLER_SCENARIO),
-            "-i", CARRIER_ADDRESS, "-p", str(local_port), "-s", number,
-            "-key", "caller", caller, "-key", "rtp_port", str(rtp_port),
-            "-m", "1", "-recv_timeout", "30s", "-nostdin", "-trace_screen",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            "sipp",
+            f"127.0.0.1:{sip_port}",
+            "-sf",
+            str(CALLER_SCENARIO),
+            "-i",
+            CARRIER_ADDRESS,
+            "-p",
+            str(local_port),
+            "-s",
+            number,
+            "-key",
+            "caller",
+            caller,
+            "-key",
+            "rtp_port",
+            str(rtp_port),
+            "-m",
+            "1",
+            "-recv_timeout",
+            "30s",
+            "-nostdin",
+            "-trace_screen",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
             cwd="/tmp",
         )
         try:
@@ -224,9 +244,14 @@ class Service:
 async def start_service(env: dict[str, str], *, wait: bool = True) -> Service:
     api_port = int(env.setdefault("ARI_APP_API_PORT", str(free_port())))
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ari_app", "run",
+        sys.executable,
+        "-m",
+        "ari_app",
+        "run",
         env={**os.environ, "ARI_APP_LOG_FORMAT": "json", **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=REPO,
     )
     service = Service(process, f"http://127.0.0.1:{api_port}", env)
 

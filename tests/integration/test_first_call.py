@@ -7,6 +7,7 @@ import json
 import signal
 
 import aiomqtt
+import psycopg
 import pytest
 
 from ari_app.adapters.asterisk_local import LocalAsterisk
@@ -157,3 +158,23 @@ async def test_an_unreachable_broker_does_not_delay_calls(
     assert result.ear.audio_seconds() >= HELLO_WORLD_SECONDS * 0.6
     assert code == 200
     assert body["mqtt"] == {"configured": True, "connected": False, "dropped": 0}
+
+
+async def test_the_call_row_lands_in_postgresql_too(
+    local_asterisk: LocalAsterisk, service_env: dict[str, str], postgres_url: str
+) -> None:
+    running = await start_service({**service_env, "ARI_APP_DATABASE_URL": postgres_url})
+    try:
+        async with ari_observer(running.env) as observer:
+            result = await place_call(local_asterisk.settings.sip_port, caller="5550100")
+            finished = await observer.wait_for("PlaybackFinished")
+        row = await running.call(finished["playback"]["target_uri"].removeprefix("channel:"))
+    finally:
+        await running.stop()
+    assert result.returncode == 0, result.output
+    assert (row["caller"], row["dialled"], row["hangup_cause"]) == ("5550100", "100", 16)
+    with psycopg.connect(postgres_url) as connection:
+        stored = connection.execute(
+            "SELECT caller, answered_at IS NOT NULL, ended_at IS NOT NULL FROM call"
+        ).fetchall()
+    assert stored == [("5550100", True, True)]

@@ -1,0 +1,146 @@
+"""The stores on SQLite (embedded default) and PostgreSQL (production), through the migrations."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ari_app.adapters.db import CallStore, TokenStore, Writer, engine_for, migrate, ping
+from ari_app.api.app import create_api
+from ari_app.api.deps import ApiContext
+from ari_app.domain.call import Call, HangupSide, Phase
+from ari_app.services import tokens
+from ari_app.services.calls import call_row
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    migrate(database_url)
+    engine = engine_for(database_url)
+    yield engine
+    await engine.dispose()
+
+
+def _call(call_id: str = "1.1", **changes: object) -> Call:
+    base = Call(call_id, "5551234", "100", T0, Phase.ANSWERING)
+    return Call(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+
+
+async def test_migrations_create_the_schema_and_running_them_twice_is_harmless(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    migrate(database_url)
+    async with engine.connect() as connection:
+        tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+    assert {"call", "api_token", "alembic_version"} <= tables
+
+
+async def test_a_call_saved_at_each_step_ends_as_one_complete_row(engine: AsyncEngine) -> None:
+    store = CallStore(engine)
+    await store.save(call_row(_call()))
+    await store.save(call_row(_call(phase=Phase.WELCOME, answered_at=T0 + timedelta(seconds=1))))
+    await store.save(
+        call_row(
+            _call(
+                phase=Phase.ENDED,
+                answered_at=T0 + timedelta(seconds=1),
+                ended_at=T0 + timedelta(seconds=3),
+                hangup_cause=16,
+                hangup_cause_text="Normal Clearing",
+                hangup_side=HangupSide.SERVICE,
+            )
+        )
+    )
+    record = await store.get("1.1")
+    assert record is not None
+    assert (record.caller, record.dialled, record.phase) == ("5551234", "100", "ended")
+    assert record.started_at == T0
+    assert record.ended_at == T0 + timedelta(seconds=3)
+    assert (record.hangup_cause, record.hangup_side) == (16, "service")
+    assert await store.unfinished() == []
+    page, total = await store.page(limit=10, offset=0)
+    assert total == 1
+    assert [r.id for r in page] == ["1.1"]
+
+
+async def test_unfinished_calls_are_the_ones_without_an_end(engine: AsyncEngine) -> None:
+    store = CallStore(engine)
+    await store.save(call_row(_call("a")))
+    await store.save(call_row(_call("b", phase=Phase.ENDED, ended_at=T0)))
+    assert [record.id for record in await store.unfinished()] == ["a"]
+
+
+async def test_the_writer_keeps_order_and_retries_until_the_write_lands(
+    engine: AsyncEngine,
+) -> None:
+    store = CallStore(engine)
+    writer = Writer(max_backoff=0.05)
+    failures = iter([True, True, False, False, False])
+
+    async def flaky_save(row: dict[str, object]) -> None:
+        if next(failures):
+            raise OSError("database briefly away")
+        await store.save(row)
+
+    writer.submit("call", flaky_save, call_row(_call()))
+    writer.submit("call", flaky_save, call_row(_call(phase=Phase.ENDED, ended_at=T0)))
+    task = asyncio.create_task(writer.run())
+    await writer.drain(timeout=5)
+    task.cancel()
+    record = await store.get("1.1")
+    assert record is not None
+    assert record.phase == "ended"
+
+
+async def test_tokens_are_stored_hashed_and_checked_for_expiry_and_revocation(
+    engine: AsyncEngine,
+) -> None:
+    store = TokenStore(engine)
+    token = await tokens.first_admin_token(store)
+    assert token is not None
+    assert await tokens.first_admin_token(store) is None  # only on the very first start
+    found = await tokens.check(store, token)
+    assert found is not None
+    assert found.role == "admin"
+    assert found.token_hash != token
+    assert len(found.token_hash) == 64
+    assert await tokens.check(store, token + "x") is None
+    await store.add(name="old", role="admin", token_hash=tokens.hash_token("old"))
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE api_token SET expires_at = :t WHERE name = 'old'"), {"t": T0}
+        )
+    assert await tokens.check(store, "old", now=T0 + timedelta(seconds=1)) is None
+
+
+async def test_the_api_wants_a_token_except_for_health(engine: AsyncEngine) -> None:
+    calls, token_store = CallStore(engine), TokenStore(engine)
+    token = await tokens.first_admin_token(token_store)
+    await calls.save(call_row(_call()))
+
+    async def health() -> tuple[bool, dict[str, object]]:
+        return await ping(engine), {"database": {"reachable": True}}
+
+    api = create_api(ApiContext(calls=calls, tokens=token_store, health=health))
+    transport = httpx.ASGITransport(app=api)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/api/v1/calls")).status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert (await client.get("/api/v1/calls", headers=wrong)).status_code == 401
+        good = {"Authorization": f"Bearer {token}"}
+        listed = await client.get("/api/v1/calls", headers=good)
+        assert listed.status_code == 200
+        assert listed.json()["total"] == 1
+        assert listed.json()["items"][0]["caller"] == "5551234"
+        assert (await client.get("/api/v1/calls/1.1", headers=good)).json()["dialled"] == "100"
+        assert (await client.get("/api/v1/calls/none", headers=good)).status_code == 404
+        assert (await client.get("/api/v1/calls?limit=0", headers=good)).status_code == 422
