@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
-from ari_app.settings import SettingsError, load, load_local_asterisk
+from ari_app.settings import LocalAsteriskSettings, SettingsError, load, load_local_asterisk
 
 EXIT_BAD_SETTINGS = 2
 EXIT_FAILED = 1
@@ -19,7 +20,7 @@ def _fail(message: str, code: int = EXIT_FAILED) -> int:
 
 
 def _asterisk(args: argparse.Namespace) -> int:
-    from ari_app.adapters.asterisk_conf import TemplateError, render_tree
+    from ari_app.adapters.asterisk_conf import TemplateError
     from ari_app.adapters.asterisk_local import LocalAsterisk, LocalAsteriskError
 
     local = LocalAsterisk(load_local_asterisk(args.env_file))
@@ -41,18 +42,32 @@ def _asterisk(args: argparse.Namespace) -> int:
         elif args.action == "env":
             print(local.env_file)
         elif args.action == "render":
-            local.ensure_root()
-            out = Path(args.out)
-            out.mkdir(parents=True, exist_ok=True)
-            files = render_tree(
-                [local.settings.conf_dir, local.settings.dialplan_dir], local.template_values()
-            )
-            for name, text in files.items():
-                (out / name).write_text(text)
-            print(f"wrote {len(files)} files to {out}")
+            _render_for_existing(local.settings, Path(args.out))
     except (LocalAsteriskError, TemplateError) as exc:
         return _fail(str(exc))
     return 0
+
+
+def _render_for_existing(settings: LocalAsteriskSettings, out: Path) -> None:
+    """Write the config files an existing Asterisk needs, with the service's own passwords."""
+    from ari_app.adapters.asterisk_conf import LOCAL_ONLY, render_tree, template_values
+
+    passwords = {}
+    for name in ("ARI_APP_ARI_PASSWORD", "ARI_APP_AMI_PASSWORD"):
+        passwords[name] = os.environ.get(name, "")
+        if not passwords[name]:
+            raise SettingsError(f"{name}: is not set (the rendered config uses it)")
+    values = template_values(
+        settings,
+        ari_password=passwords["ARI_APP_ARI_PASSWORD"],
+        ami_password=passwords["ARI_APP_AMI_PASSWORD"],
+    )
+    files = render_tree([settings.conf_dir, settings.dialplan_dir], values, skip=LOCAL_ONLY)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (out / name).write_text(text)
+        (out / name).chmod(0o600)
+    print(f"wrote {len(files)} files to {out}")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -100,7 +115,9 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("command", nargs="+")
     actions.add_parser("build", help="build (or reuse) the cached Asterisk root")
     actions.add_parser("env", help="print the path of the settings file for the service")
-    render = actions.add_parser("render", help="write the rendered config for an existing Asterisk")
+    render = actions.add_parser(
+        "render", help="write config for an existing Asterisk (passwords from ARI_APP_*_PASSWORD)"
+    )
     render.add_argument("out")
     asterisk.set_defaults(handler=_asterisk)
     return top

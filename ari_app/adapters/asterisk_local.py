@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from ari_app.adapters.asterisk_conf import render_tree
+from ari_app.adapters.asterisk_conf import render_tree, template_values
 from ari_app.settings import LocalAsteriskSettings
 
 MMDEBSTRAP_OPTIONS = ("--variant=apt", '--aptopt=Acquire::Check-Valid-Until "false"')
@@ -162,21 +162,14 @@ class LocalAsterisk:
         return values
 
     def template_values(self) -> dict[str, object]:
-        s = self.settings
-        return {
-            **self.secrets(),
-            "instance_dir": self.inside_dir,
-            "module_dir": self.root_facts()["module_dir"],
-            "ari_user": "ari-app",
-            "ami_user": "ari-app",
-            "application": s.application,
-            "http_port": s.http_port,
-            "ami_port": s.ami_port,
-            "sip_port": s.sip_port,
-            "rtp_start": s.rtp_start,
-            "rtp_end": s.rtp_end,
-            "carrier_address": s.carrier_address,
-        }
+        secrets = self.secrets()
+        return template_values(
+            self.settings,
+            ari_password=secrets["ari_password"],
+            ami_password=secrets["ami_password"],
+            instance_dir=self.inside_dir,
+            module_dir=self.root_facts()["module_dir"],
+        )
 
     def render(self) -> None:
         """Write the rendered configuration and dialplan into the instance tree."""

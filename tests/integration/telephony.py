@@ -277,3 +277,27 @@ async def run_to_exit(env: dict[str, str], timeout: float = 30.0) -> tuple[int, 
     assert service._reader is not None
     await service._reader
     return service.process.returncode or 0, service.lines
+
+
+def main() -> None:
+    """`make call`: one call to a service number, and what the caller heard."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--sip-port", type=int, default=5060)
+    parser.add_argument("--number", default="100")
+    parser.add_argument("--caller", default="5551234")
+    args = parser.parse_args()
+    result = asyncio.run(place_call(args.sip_port, number=args.number, caller=args.caller))
+    heard = result.ear.audio_seconds()
+    outcome = "completed" if result.returncode == 0 else f"FAILED (sipp exit {result.returncode})"
+    print(
+        f"call to {args.number}: {outcome} in {result.seconds:.1f} s; heard {heard:.1f} s of audio"
+    )
+    if result.returncode != 0:
+        print(result.output)
+    raise SystemExit(0 if result.returncode == 0 and heard > 0 else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -79,6 +79,9 @@ async def test_service_survives_an_asterisk_restart_and_takes_the_next_call(
     local_asterisk.up()
     healthy = await service.wait_healthy(timeout=20)
     assert healthy["ari"]["reconnects"] >= 1
+    async with asyncio.timeout(15):  # AMI comes back on its own too
+        while not (await service.healthz())[1]["ami"]["connected"]:
+            await asyncio.sleep(0.2)
 
     result = await place_call(local_asterisk.settings.sip_port)
     assert result.returncode == 0, result.output

@@ -1,0 +1,75 @@
+# ari_app: `make run` sets up and runs everything; `make test` runs every check.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := mmdebstrap sip-tester
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# tests drive one Asterisk instance; test files that touch it run one after the other
+PYTEST_ARGS ?=
+
+.PHONY: help deps venv services asterisk run call test lint unit integration clean
+
+help:
+	@echo "make run    set up everything (packages, virtualenv, local Asterisk) and run the service"
+	@echo "make call   place a call to the demo number 100 through the running stack"
+	@echo "make test   lint, type-check and run every test (unit, database, real Asterisk + SIPp)"
+	@echo "make clean  stop the local Asterisk and remove the virtualenv"
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# PostgreSQL and Mosquitto are used by the tests; start them if they are installed but stopped.
+services:
+	@if command -v pg_ctlcluster >/dev/null && ! pg_isready -q -h 127.0.0.1; then \
+	  $(SUDO) pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; fi
+	@if command -v mosquitto >/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then \
+	  $(SUDO) mosquitto -d -c /etc/mosquitto/mosquitto.conf; fi
+
+asterisk: deps venv
+	$(BIN)/ari-app asterisk up
+
+run: asterisk
+	@echo
+	@echo "Call the demo number 100 from another terminal:  make call"
+	@echo "or with SIPp directly (the simulated carrier trunk is 127.0.0.2):"
+	@echo "  sipp 127.0.0.1:5060 -sf tests/sipp/caller.xml -i 127.0.0.2 -p 5070 -s 100 \\"
+	@echo "       -key caller 5551234 -key rtp_port 40000 -m 1 -recv_timeout 30s -nostdin"
+	@echo
+	$(BIN)/ari-app --env-file "$$($(BIN)/ari-app asterisk env)" run
+
+call: venv
+	$(BIN)/python -m tests.integration.telephony --sip-port 5060
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest tests/unit tests/db $(PYTEST_ARGS)
+
+integration: deps venv services
+	$(BIN)/ari-app asterisk build
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+test: deps venv services lint
+	$(BIN)/ari-app asterisk build
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	-$(BIN)/ari-app asterisk down
+	rm -rf $(VENV)

@@ -1,0 +1,72 @@
+"""The compose stack, read as data (these machines have no Docker engine to run it)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ari_app.settings import ENV_PREFIX, LocalAsteriskSettings, Settings
+
+DOCKER = Path(__file__).resolve().parents[2] / "docker"
+
+
+def _compose() -> dict[str, Any]:
+    return dict(yaml.safe_load((DOCKER / "compose.yaml").read_text()))
+
+
+def _known_settings() -> set[str]:
+    service = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    local = {ENV_PREFIX + "ASTERISK_" + name.upper() for name in LocalAsteriskSettings.model_fields}
+    return service | local
+
+
+def test_the_stack_has_asterisk_the_service_postgresql_and_mosquitto() -> None:
+    assert {"asterisk", "ari-app", "postgres", "mosquitto"} <= set(_compose()["services"])
+
+
+def test_every_ari_app_variable_in_the_stack_is_a_setting_the_service_reads() -> None:
+    for name, service in _compose()["services"].items():
+        for key in service.get("environment", {}):
+            if key.startswith(ENV_PREFIX):
+                assert key in _known_settings(), (name, key)
+
+
+def test_the_service_is_given_everything_it_needs_to_reach_the_other_parts() -> None:
+    environment = _compose()["services"]["ari-app"]["environment"]
+    for required in (
+        "ARI_APP_ARI_URL",
+        "ARI_APP_ARI_PASSWORD",
+        "ARI_APP_AMI_HOST",
+        "ARI_APP_AMI_PASSWORD",
+        "ARI_APP_DATABASE_URL",
+        "ARI_APP_MQTT_URL",
+    ):
+        assert required in environment
+    assert environment["ARI_APP_DATABASE_URL"].startswith("postgresql://")
+    Settings.model_validate(  # the values parse as the service would parse them
+        {key.removeprefix(ENV_PREFIX).lower(): value for key, value in environment.items()}
+    )
+
+
+def test_no_password_has_a_default() -> None:
+    text = (DOCKER / "compose.yaml").read_text()
+    for match in re.finditer(r"\$\{(\w*PASSWORD\w*)([^}]*)\}", text):
+        assert match.group(2).startswith(":?"), match.group(0)
+
+
+def test_control_ports_are_published_on_loopback_only() -> None:
+    for name, service in _compose()["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), (name, port)
+        if "ports" not in service:
+            assert service.get("network_mode") in (None, "host"), name
+
+
+def test_the_asterisk_image_uses_debian_unstable_with_the_local_package_list() -> None:
+    dockerfile = (DOCKER / "Dockerfile.asterisk").read_text()
+    assert "FROM debian:sid" in dockerfile
+    for package in LocalAsteriskSettings().packages:
+        assert package in dockerfile
