@@ -240,7 +240,8 @@ async def serve(parts: Parts, stop: asyncio.Event) -> None:
                 group.create_task(parts.mqtt.run(), name="mqtt")
             group.create_task(stopper(), name="stopper")
     except* _Stop:
-        pass
+        with contextlib.suppress(AriError, AriUnreachable):
+            await parts.lease.release()
     except* stasis.ApplicationReplaced as group_error:
         raise StartupError(
             f"another connection took over the application '{parts.settings.ari_application}' "

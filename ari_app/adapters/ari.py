@@ -30,6 +30,10 @@ class AriUnreachable(Exception):
     """ARI could not be reached at all."""
 
 
+class ReconcileFailed(Exception):
+    """Rebuilding the picture of live calls failed; the stream reconnects and tries again."""
+
+
 class AriRest:
     """The ARI REST calls the service makes, over one pooled connection."""
 
@@ -155,13 +159,16 @@ class AriEvents:
                     self._socket = socket
                     self.connected.set()
                     log.info("ari_events_connected", url=self.url, reconnects=self.reconnects)
-                    await on_connected()
+                    try:
+                        await on_connected()
+                    except Exception as exc:
+                        raise ReconcileFailed(repr(exc)) from exc
                     backoff = 0.2
                     async for message in socket:
                         yield json.loads(message)
             except InvalidStatus as exc:
                 log.error("ari_events_refused", status=exc.response.status_code, url=self.url)
-            except (OSError, WebSocketException, TimeoutError) as exc:
+            except (OSError, WebSocketException, TimeoutError, ReconcileFailed) as exc:
                 log.warning("ari_events_lost", error=repr(exc))
             finally:
                 self._socket = None

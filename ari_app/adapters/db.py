@@ -18,7 +18,7 @@ from alembic.config import Config
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ari_app.adapters.tables import ApiToken, CallRecord
@@ -164,11 +164,22 @@ async def ping(engine: AsyncEngine, timeout: float = 2.0) -> bool:
     return True
 
 
+def _transient(exc: Exception) -> bool:
+    """A lost or busy connection (worth retrying), as opposed to a row the database refuses."""
+    if isinstance(exc, OSError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
 class Writer:
     """Applies writes one after the other, in the order given, retrying until they land.
 
     The call path only enqueues (never waits on the database); a database
-    outage delays records, it does not lose them while the process lives.
+    outage delays records, it does not lose them while the process lives. A
+    write the database rejects for its content is logged with the row and
+    skipped, so that one bad row cannot hold up every later one.
     """
 
     def __init__(self, max_backoff: float = 10.0) -> None:
@@ -191,11 +202,14 @@ class Writer:
                 try:
                     await write(row)
                 except (SQLAlchemyError, OSError) as exc:
-                    self.healthy = False
-                    log.error("db_write_failed", what=what, error=repr(exc), retry_in=backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self.max_backoff)
-                    continue
+                    if not _transient(exc):
+                        log.error("db_write_rejected", what=what, error=repr(exc), row=row)
+                    else:
+                        self.healthy = False
+                        log.error("db_write_failed", what=what, error=repr(exc), retry_in=backoff)
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, self.max_backoff)
+                        continue
                 self.healthy = True
                 self._queue.task_done()
                 break

@@ -111,6 +111,7 @@ class CallService:
 
     async def _work(self, call_id: str, queue: asyncio.Queue[Command]) -> None:
         bound = log.bind(call_id=call_id)
+        me = asyncio.current_task()
         try:
             while not queue.empty():
                 command = queue.get_nowait()
@@ -125,11 +126,13 @@ class CallService:
                 except Exception:
                     bound.exception("command_crashed", command=type(command).__name__)
         finally:
-            self._workers.pop(call_id, None)
-            if queue.empty():
-                self._queues.pop(call_id, None)
-            else:  # commands queued while this worker was finishing
-                self._workers[call_id] = self._spawn(self._work(call_id, queue))
+            # a reconcile may have replaced this worker and queue: leave the new ones alone
+            if self._workers.get(call_id) is me:
+                del self._workers[call_id]
+                if not queue.empty():  # commands queued while this worker was finishing
+                    self._workers[call_id] = self._spawn(self._work(call_id, queue))
+                elif self._queues.get(call_id) is queue:
+                    del self._queues[call_id]
 
     async def _execute(self, command: Command) -> None:
         match command:

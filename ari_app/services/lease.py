@@ -91,6 +91,12 @@ class Lease:
             )
         await self.ari.set_global_var(self.variable, self._stamp().encode())
 
+    async def release(self) -> None:
+        """Give the application up on a clean stop, so the next instance need not wait."""
+        current = Holder.decode(await self.ari.global_var(self.variable))
+        if current is not None and current.token == self.me.token:
+            await self.ari.set_global_var(self.variable, "")
+
     async def keep(self, connected: asyncio.Event) -> None:
         """Renew the lease while the service runs (only while ARI is reachable)."""
         while True:

@@ -30,6 +30,9 @@ def timestamp(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+MAX_NUMBER = 80  # the width of the caller and dialled columns
+
+
 def _channel_of(target_uri: str) -> str | None:
     kind, _, ident = target_uri.partition(":")
     return ident if kind == "channel" and ident else None
@@ -42,8 +45,8 @@ def parse(message: dict[str, Any]) -> CallEvent | None:
     if kind == "StasisStart":
         return CallArrived(
             call_id=channel["id"],
-            caller=(channel.get("caller") or {}).get("number", ""),
-            dialled=(channel.get("dialplan") or {}).get("exten", ""),
+            caller=(channel.get("caller") or {}).get("number", "")[:MAX_NUMBER],
+            dialled=(channel.get("dialplan") or {}).get("exten", "")[:MAX_NUMBER],
             started_at=timestamp(channel.get("creationtime")) or datetime.now(UTC),
         )
     if kind == "ChannelStateChange" and channel.get("state") == "Up":

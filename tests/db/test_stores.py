@@ -144,3 +144,18 @@ async def test_the_api_wants_a_token_except_for_health(engine: AsyncEngine) -> N
         assert (await client.get("/api/v1/calls/1.1", headers=good)).json()["dialled"] == "100"
         assert (await client.get("/api/v1/calls/none", headers=good)).status_code == 404
         assert (await client.get("/api/v1/calls?limit=0", headers=good)).status_code == 422
+
+
+async def test_a_row_the_database_refuses_is_skipped_and_later_rows_still_land(
+    engine: AsyncEngine,
+) -> None:
+    store = CallStore(engine)
+    writer = Writer(max_backoff=0.05)
+    refused = {**call_row(_call("bad")), "phase": None}  # NOT NULL: refused for its content
+    writer.submit("call", store.save, refused)
+    writer.submit("call", store.save, call_row(_call("good")))
+    task = asyncio.create_task(writer.run())
+    await writer.drain(timeout=5)
+    task.cancel()
+    assert await store.get("bad") is None
+    assert await store.get("good") is not None

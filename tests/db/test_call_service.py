@@ -1,0 +1,139 @@
+"""The call service's rebuild after a (re)connect, with ARI behind httpx's mock transport."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ari_app.adapters.ari import AriRest
+from ari_app.adapters.db import CallStore, Writer, engine_for, migrate
+from ari_app.domain.call import Call, Config, Phase
+from ari_app.services.calls import LOST_CAUSE_TEXT, CallService, call_row
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+class FakeAri:
+    """Channels Asterisk holds for the application, and the requests the service made."""
+
+    def __init__(self, channels: dict[str, dict[str, Any]], playbacks: set[str]) -> None:
+        self.channels, self.playbacks = channels, playbacks
+        self.requests: list[tuple[str, str]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/ari")
+        self.requests.append((request.method, path))
+        if path == "/applications/ari-app" and request.method == "GET":
+            return httpx.Response(200, json={"name": "ari-app", "channel_ids": list(self.channels)})
+        if path.startswith("/channels/") and request.method == "GET":
+            found = self.channels.get(path.split("/")[2])
+            return httpx.Response(200, json=found) if found else httpx.Response(404, json={})
+        if path.startswith("/playbacks/"):
+            known = path.split("/")[2] in self.playbacks
+            return httpx.Response(200, json={}) if known else httpx.Response(404, json={})
+        return httpx.Response(204)
+
+
+def _channel(channel_id: str, state: str, step: str | None) -> dict[str, Any]:
+    return {
+        "id": channel_id,
+        "state": state,
+        "caller": {"number": "5551234"},
+        "dialplan": {"exten": "100"},
+        "creationtime": "2026-11-24T09:00:00.000+0000",
+        "channelvars": {"ARI_APP_STEP": step} if step else {},
+    }
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    url = f"sqlite:///{tmp_path}/calls.db"
+    migrate(url)
+    engine = engine_for(url)
+    yield engine
+    await engine.dispose()
+
+
+async def _service(engine: AsyncEngine, ari: FakeAri) -> tuple[CallService, Writer, set[Any]]:
+    tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(coroutine)
+        tasks.add(task)
+        return task
+
+    rest = AriRest("http://asterisk", "ari-app", "x", transport=httpx.MockTransport(ari))
+    writer = Writer()
+    service = CallService(
+        ari=rest,
+        application="ari-app",
+        store=CallStore(engine),
+        writer=writer,
+        config=Config("sound:hello-world"),
+        spawn=spawn,
+    )
+    return service, writer, tasks
+
+
+async def _settle(writer: Writer, tasks: set[Any]) -> None:
+    runner = asyncio.create_task(writer.run())
+    for _ in range(3):
+        await asyncio.gather(*tasks)
+        await asyncio.sleep(0)
+    await writer.drain(timeout=5)
+    runner.cancel()
+
+
+async def test_a_restarted_service_adopts_each_live_call_where_it_is_and_closes_the_lost(
+    engine: AsyncEngine,
+) -> None:
+    store = CallStore(engine)
+    # left unfinished in the database by the previous process; Asterisk no longer has it
+    await store.save(call_row(Call("gone", "5550000", "100", T0, Phase.WELCOME, answered_at=T0)))
+    ari = FakeAri(
+        channels={
+            "ringing": _channel("ringing", "Ring", None),
+            "playing": _channel("playing", "Up", "welcome"),
+            "played": _channel("played", "Up", "welcome"),
+        },
+        playbacks={"playing-welcome"},
+    )
+    service, writer, tasks = await _service(engine, ari)
+    await service.reconcile()
+    await _settle(writer, tasks)
+
+    assert ("POST", "/channels/ringing/answer") in ari.requests
+    assert ("DELETE", "/channels/played") in ari.requests  # its prompt ended meanwhile
+    assert not any(path.startswith("/channels/playing/play") for _, path in ari.requests)
+    assert ("DELETE", "/channels/playing") not in ari.requests  # still listening to the prompt
+    assert {call_id: call.phase for call_id, call in service.calls.items()} == {
+        "ringing": Phase.ANSWERING,
+        "playing": Phase.WELCOME,
+        "played": Phase.HANGING_UP,
+    }
+    lost = await store.get("gone")
+    assert lost is not None
+    assert lost.ended_at is not None
+    assert lost.hangup_cause_text == LOST_CAUSE_TEXT
+    assert lost.hangup_side is None
+    for call_id in ("ringing", "playing", "played"):
+        assert ("POST", "/applications/ari-app/subscription") in ari.requests, call_id
+
+
+async def test_commands_of_one_call_run_in_the_order_the_logic_gave_them(
+    engine: AsyncEngine,
+) -> None:
+    ari = FakeAri(channels={"c": _channel("c", "Up", None)}, playbacks=set())
+    service, writer, tasks = await _service(engine, ari)
+    await service.reconcile()
+    await _settle(writer, tasks)
+    remember = ari.requests.index(("POST", "/channels/c/variable"))
+    play = ari.requests.index(("POST", "/channels/c/play/c-welcome"))
+    assert remember < play  # the step is on the channel before the prompt starts
