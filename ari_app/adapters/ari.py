@@ -140,7 +140,6 @@ class AriEvents:
         self.max_backoff = max_backoff
         self.connected = asyncio.Event()
         self.reconnects = 0
-        self._socket: Any = None
 
     async def stream(
         self, on_connected: Callable[[], Awaitable[None]]
@@ -154,9 +153,9 @@ class AriEvents:
                     open_timeout=5,
                     ping_interval=5,
                     ping_timeout=5,
+                    close_timeout=2,
                     max_queue=None,
                 ) as socket:
-                    self._socket = socket
                     self.connected.set()
                     log.info("ari_events_connected", url=self.url, reconnects=self.reconnects)
                     try:
@@ -171,14 +170,8 @@ class AriEvents:
             except (OSError, WebSocketException, TimeoutError, ReconcileFailed) as exc:
                 log.warning("ari_events_lost", error=repr(exc))
             finally:
-                self._socket = None
                 if self.connected.is_set():
                     self.reconnects += 1
                 self.connected.clear()
             await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
             backoff = min(backoff * 2, self.max_backoff)
-
-    async def drop(self) -> None:
-        """Close the current connection (the stream reconnects); for drills and tests."""
-        if self._socket is not None:
-            await self._socket.close()

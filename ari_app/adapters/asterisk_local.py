@@ -70,6 +70,14 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _runs_asterisk_in(instance_dir: Path) -> bool:
+    try:
+        pid = int((instance_dir / "run" / "asterisk.pid").read_text().strip())
+        return Path(f"/proc/{pid}").exists()
+    except (FileNotFoundError, ValueError):
+        return False
+
+
 class LocalAsterisk:
     """Build, render, start, stop and query one instance of the local Asterisk."""
 
@@ -110,7 +118,17 @@ class LocalAsterisk:
                 raise LocalAsteriskError(f"mmdebstrap failed ({done.returncode}): {tail}")
             self._prepare_root(building)
             building.rename(self.root)
+            self._prune_old_roots()
             return self.root
+
+    def _prune_old_roots(self) -> None:
+        """Remove roots of earlier package lists in which no Asterisk runs any more."""
+        for old in self.settings.home.glob("root-*"):
+            if old == self.root or not (old / ROOT_MARKER).exists():
+                continue
+            if any(_runs_asterisk_in(instance) for instance in (old / "srv/ari-app").glob("*")):
+                continue
+            shutil.rmtree(old, ignore_errors=True)
 
     def _prepare_root(self, root: Path) -> None:
         # Without the hostname in /etc/hosts Asterisk resolves it by DNS on every

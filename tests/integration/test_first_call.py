@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from collections.abc import Callable
+from typing import Any
 
 import aiomqtt
 import psycopg
@@ -13,6 +15,7 @@ import pytest
 from ari_app.adapters.asterisk_local import LocalAsterisk
 from tests.integration.telephony import (
     Service,
+    TcpProxy,
     ari_observer,
     free_port,
     place_call,
@@ -87,6 +90,82 @@ async def test_service_survives_an_asterisk_restart_and_takes_the_next_call(
     assert result.returncode == 0, result.output
     assert result.ear.audio_seconds() >= HELLO_WORLD_SECONDS * 0.6
     assert service.process.returncode is None
+
+
+async def _wait_until(
+    check: Callable[[dict[str, Any]], bool], service: Service, timeout: float = 20.0
+) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                _, body = await service.healthz()
+                if check(body):
+                    return body
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise AssertionError(f"health stayed {body}\n" + "\n".join(service.lines[-15:])) from None
+
+
+async def test_a_cut_websocket_is_noticed_and_reconnected_and_the_next_call_handled(
+    local_asterisk: LocalAsterisk, service_env: dict[str, str]
+) -> None:
+    s = local_asterisk.settings
+    async with TcpProxy(s.http_port) as ari, TcpProxy(s.ami_port) as ami:
+        env = {
+            **service_env,
+            "ARI_APP_ARI_URL": f"http://127.0.0.1:{ari.port}",
+            "ARI_APP_AMI_PORT": str(ami.port),
+        }
+        running = await start_service(env)
+        try:
+            ari.cut()
+            ami.cut()
+            body = await _wait_until(
+                lambda b: (
+                    b["ari"]["reconnects"] >= 1
+                    and b["ari"]["connected"]
+                    and b["ami"]["reconnects"] >= 1
+                    and b["ami"]["connected"]
+                ),
+                running,
+            )
+            result = await place_call(s.sip_port)
+        finally:
+            await running.stop()
+    assert body["status"] == "ok"
+    assert result.returncode == 0, result.output
+    assert result.ear.audio_seconds() >= HELLO_WORLD_SECONDS * 0.6
+
+
+async def test_a_half_dead_link_to_asterisk_is_noticed_by_pings_and_replaced(
+    local_asterisk: LocalAsterisk, service_env: dict[str, str]
+) -> None:
+    s = local_asterisk.settings
+    async with TcpProxy(s.http_port) as ari, TcpProxy(s.ami_port) as ami:
+        env = {
+            **service_env,
+            "ARI_APP_ARI_URL": f"http://127.0.0.1:{ari.port}",
+            "ARI_APP_AMI_PORT": str(ami.port),
+        }
+        running = await start_service(env)
+        try:
+            ari.freeze()  # connections stay open; nothing passes, as after a silent link loss
+            ami.freeze()
+            await _wait_until(
+                lambda b: not b["ari"]["connected"] and not b["ami"]["connected"], running
+            )
+            ari.thaw()
+            ami.thaw()
+            body = await _wait_until(
+                lambda b: b["ari"]["connected"] and b["ami"]["connected"], running
+            )
+            result = await place_call(s.sip_port)
+        finally:
+            await running.stop()
+    assert body["ari"]["reconnects"] >= 1
+    assert body["ami"]["reconnects"] >= 1
+    assert result.returncode == 0, result.output
 
 
 async def test_a_call_in_progress_survives_a_restart_of_the_service(

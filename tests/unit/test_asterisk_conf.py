@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 
 from ari_app.adapters.asterisk_conf import TemplateError, render, render_tree
-from ari_app.adapters.asterisk_local import LocalAsterisk, root_key
+from ari_app.adapters.asterisk_local import ROOT_MARKER, LocalAsterisk, root_key
 from ari_app.settings import REPO_DIR, LocalAsteriskSettings
 
 VALUES = {
@@ -113,3 +114,24 @@ def test_instances_live_apart_inside_one_root(tmp_path: Path) -> None:
     assert dev.root == test.root
     assert dev.instance_dir != test.instance_dir
     assert dev.instance_dir.is_relative_to(dev.root)
+
+
+def test_a_new_root_replaces_old_ones_unless_an_asterisk_still_runs_there(
+    tmp_path: Path,
+) -> None:
+    def old_root(name: str, pid: int | None) -> Path:
+        root = tmp_path / name
+        (root / "srv/ari-app/dev/run").mkdir(parents=True)
+        (root / ROOT_MARKER).write_text("{}")
+        if pid is not None:
+            (root / "srv/ari-app/dev/run/asterisk.pid").write_text(f"{pid}\n")
+        return root
+
+    idle = old_root("root-aaaaaaaaaaaa", None)
+    busy = old_root("root-bbbbbbbbbbbb", os.getpid())  # a live process stands for Asterisk
+    local = LocalAsterisk(LocalAsteriskSettings(home=tmp_path))
+    local.root.mkdir()
+    local._prune_old_roots()
+    assert not idle.exists()
+    assert busy.exists()
+    assert local.root.exists()
