@@ -93,7 +93,7 @@ async def test_service_survives_an_asterisk_restart_and_takes_the_next_call(
 
 
 async def _wait_until(
-    check: Callable[[dict[str, Any]], bool], service: Service, timeout: float = 20.0
+    check: Callable[[dict[str, Any]], bool], service: Service, timeout: float = 30.0
 ) -> dict[str, Any]:
     body: dict[str, Any] = {}
     try:
