@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiomqtt
@@ -107,9 +108,11 @@ async def _wait_until(
         raise AssertionError(f"health stayed {body}\n" + "\n".join(service.lines[-15:])) from None
 
 
-async def test_a_cut_websocket_is_noticed_and_reconnected_and_the_next_call_handled(
+@contextlib.asynccontextmanager
+async def _service_behind_proxies(
     local_asterisk: LocalAsterisk, service_env: dict[str, str]
-) -> None:
+) -> AsyncIterator[tuple[Service, TcpProxy, TcpProxy]]:
+    """The service reaching ARI and AMI through cables the test can cut or freeze."""
     s = local_asterisk.settings
     async with TcpProxy(s.http_port) as ari, TcpProxy(s.ami_port) as ami:
         env = {
@@ -119,20 +122,28 @@ async def test_a_cut_websocket_is_noticed_and_reconnected_and_the_next_call_hand
         }
         running = await start_service(env)
         try:
-            ari.cut()
-            ami.cut()
-            body = await _wait_until(
-                lambda b: (
-                    b["ari"]["reconnects"] >= 1
-                    and b["ari"]["connected"]
-                    and b["ami"]["reconnects"] >= 1
-                    and b["ami"]["connected"]
-                ),
-                running,
-            )
-            result = await place_call(s.sip_port)
+            yield running, ari, ami
         finally:
             await running.stop()
+
+
+def _both_connected(body: dict[str, Any]) -> bool:
+    return bool(body["ari"]["connected"] and body["ami"]["connected"])
+
+
+async def test_a_cut_websocket_is_noticed_and_reconnected_and_the_next_call_handled(
+    local_asterisk: LocalAsterisk, service_env: dict[str, str]
+) -> None:
+    async with _service_behind_proxies(local_asterisk, service_env) as (running, ari, ami):
+        ari.cut()
+        ami.cut()
+        body = await _wait_until(
+            lambda b: (
+                _both_connected(b) and b["ari"]["reconnects"] >= 1 and b["ami"]["reconnects"] >= 1
+            ),
+            running,
+        )
+        result = await place_call(local_asterisk.settings.sip_port)
     assert body["status"] == "ok"
     assert result.returncode == 0, result.output
     assert result.ear.audio_seconds() >= HELLO_WORLD_SECONDS * 0.6
@@ -141,28 +152,16 @@ async def test_a_cut_websocket_is_noticed_and_reconnected_and_the_next_call_hand
 async def test_a_half_dead_link_to_asterisk_is_noticed_by_pings_and_replaced(
     local_asterisk: LocalAsterisk, service_env: dict[str, str]
 ) -> None:
-    s = local_asterisk.settings
-    async with TcpProxy(s.http_port) as ari, TcpProxy(s.ami_port) as ami:
-        env = {
-            **service_env,
-            "ARI_APP_ARI_URL": f"http://127.0.0.1:{ari.port}",
-            "ARI_APP_AMI_PORT": str(ami.port),
-        }
-        running = await start_service(env)
-        try:
-            ari.freeze()  # connections stay open; nothing passes, as after a silent link loss
-            ami.freeze()
-            await _wait_until(
-                lambda b: not b["ari"]["connected"] and not b["ami"]["connected"], running
-            )
-            ari.thaw()
-            ami.thaw()
-            body = await _wait_until(
-                lambda b: b["ari"]["connected"] and b["ami"]["connected"], running
-            )
-            result = await place_call(s.sip_port)
-        finally:
-            await running.stop()
+    async with _service_behind_proxies(local_asterisk, service_env) as (running, ari, ami):
+        ari.freeze()  # connections stay open; nothing passes, as after a silent link loss
+        ami.freeze()
+        await _wait_until(
+            lambda b: not b["ari"]["connected"] and not b["ami"]["connected"], running
+        )
+        ari.thaw()
+        ami.thaw()
+        body = await _wait_until(_both_connected, running)
+        result = await place_call(local_asterisk.settings.sip_port)
     assert body["ari"]["reconnects"] >= 1
     assert body["ami"]["reconnects"] >= 1
     assert result.returncode == 0, result.output
