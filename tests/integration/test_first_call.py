@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import signal
@@ -12,6 +13,7 @@ from typing import Any
 import aiomqtt
 import psycopg
 import pytest
+from websockets.asyncio.client import connect
 
 from ari_app.adapters.asterisk_local import LocalAsterisk
 from tests.integration.telephony import (
@@ -53,6 +55,15 @@ async def test_first_call_is_answered_prompted_and_recorded(
     assert row["hangup_cause_text"] == "Normal Clearing"
     assert row["hangup_side"] == "service"
     assert row["phase"] == "ended"
+    # the log is JSON lines (not a terminal), and everything about the call names it
+    logged = [json.loads(line) for line in service.lines if not line.startswith("ari-app: ")]
+    about_call = [entry for entry in logged if entry.get("call_id") == call_id]
+    assert [entry["phase"] for entry in about_call if entry["event"] == "call_phase"] == [
+        "answering",
+        "welcome",
+        "hanging_up",
+        "ended",
+    ]
 
 
 async def test_fallback_plays_an_apology_when_the_service_is_stopped(
@@ -202,6 +213,23 @@ async def test_a_second_instance_refuses_to_take_the_application(
     result = await place_call(local_asterisk.settings.sip_port)
     assert result.returncode == 0, result.output
     assert service.process.returncode is None
+
+
+async def test_a_foreign_connection_taking_the_application_stops_the_service_loudly(
+    service: Service,
+) -> None:
+    env = service.env
+    token = base64.b64encode(
+        f"{env['ARI_APP_ARI_USER']}:{env['ARI_APP_ARI_PASSWORD']}".encode()
+    ).decode()
+    url = env["ARI_APP_ARI_URL"].replace("http://", "ws://") + "/ari/events?app=ari-app"
+    async with connect(url, additional_headers={"Authorization": f"Basic {token}"}):
+        code = await asyncio.wait_for(service.process.wait(), 10)
+    assert code == 2
+    assert any(
+        "ApplicationReplaced" in line and "ARI_APP_ARI_APPLICATION" in line
+        for line in service.lines
+    )
 
 
 async def test_call_events_are_published_on_mqtt(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 from pathlib import Path
 
 import pytest
 
-from ari_app.adapters.asterisk_local import LocalAsterisk
+from ari_app.adapters.asterisk_local import LocalAsterisk, LocalAsteriskError
 from ari_app.cli import main
 from ari_app.settings import LocalAsteriskSettings
+from tests.integration.telephony import ari_observer, place_call, read_env_file
 
 pytestmark = pytest.mark.asterisk
 
@@ -76,14 +78,15 @@ def test_sip_ari_and_ami_listen_on_loopback_only(local_asterisk: LocalAsterisk) 
     assert re.search(rf"TCP Bindaddress:\s+127\.0\.0\.1:{s.ami_port}\s", manager)
     # and what the kernel says: every socket on those ports is bound to 127.0.0.1
     for table, port in (("tcp", s.http_port), ("tcp", s.ami_port), ("udp", s.sip_port)):
-        bound = _bound_addresses(table, port)
+        bound = _bound_addresses(table, range(port, port + 1))
         assert bound == {"0100007F"}, (table, port, bound)
 
 
-def _bound_addresses(table: str, port: int) -> set[str]:
+def _bound_addresses(table: str, ports: range) -> set[str]:
+    """The local addresses (hex, as the kernel lists them) of the sockets on these ports."""
     rows = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
     local = (row.split()[1].split(":") for row in rows)
-    return {address for address, hex_port in local if int(hex_port, 16) == port}
+    return {address for address, hex_port in local if int(hex_port, 16) in ports}
 
 
 def test_unknown_sip_peers_are_refused_and_the_carrier_is_matched_by_address(
@@ -114,3 +117,35 @@ def test_cli_status_down_and_up_act_on_this_instance_only(
     assert main(["asterisk", "status"]) == 3
     assert main(["asterisk", "up"]) == 0
     assert local_asterisk.pid() not in (None, pid)
+
+
+def test_up_refuses_a_port_in_use_and_names_its_setting(local_asterisk: LocalAsterisk) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        clash = LocalAsterisk(
+            LocalAsteriskSettings(
+                instance="portclash",
+                http_port=busy,
+                sip_port=25160,
+                ami_port=25138,
+                rtp_start=22000,
+                rtp_end=22099,
+            )
+        )
+        with pytest.raises(LocalAsteriskError, match=f"ARI_APP_ASTERISK_HTTP_PORT: port {busy}"):
+            clash.up()
+    assert clash.pid() is None
+
+
+async def test_call_media_is_bound_to_loopback_too(local_asterisk: LocalAsterisk) -> None:
+    s = local_asterisk.settings
+    env = read_env_file(local_asterisk.env_file)
+    async with ari_observer(env) as observer:
+        call = asyncio.create_task(place_call(s.sip_port))  # the fallback apology, ~3 s
+        await observer.wait_for("ChannelStateChange", channel__state="Up")
+        rtp = _bound_addresses("udp", range(s.rtp_start, s.rtp_end + 1))
+        result = await call
+    assert result.returncode == 0, result.output
+    assert rtp == {"0100007F"}
