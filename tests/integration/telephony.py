@@ -10,9 +10,11 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,11 +89,19 @@ class CallResult:
     seconds: float
 
 
+def _collect_traces(folder: Path) -> str:
+    """What SIPp wrote to its error trace, and no files left behind."""
+    text = "".join(path.read_text(errors="replace") for path in folder.glob("*.log"))
+    shutil.rmtree(folder, ignore_errors=True)
+    return text
+
+
 async def place_call(
     sip_port: int, *, number: str = "100", caller: str = "5551234", timeout: float = 40.0
 ) -> CallResult:
     """One call from the carrier trunk (SIPp on 127.0.0.2) that waits for the far end's BYE."""
     async with rtp_ear() as (ear, rtp_port):
+        traces = tempfile.mkdtemp(prefix="ari-app-sipp-")
         local_port = free_port(socket.SOCK_DGRAM, CARRIER_ADDRESS)
         started = asyncio.get_running_loop().time()
         process = await asyncio.create_subprocess_exec(
@@ -116,10 +126,10 @@ async def place_call(
             "-recv_timeout",
             "30s",
             "-nostdin",
-            "-trace_screen",
+            "-trace_err",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            cwd="/tmp",
+            cwd=traces,
         )
         try:
             out, _ = await asyncio.wait_for(process.communicate(), timeout)
@@ -127,7 +137,8 @@ async def place_call(
             process.kill()
             out, _ = await process.communicate()
         seconds = asyncio.get_running_loop().time() - started
-        return CallResult(process.returncode or 0, out.decode(errors="replace"), ear, seconds)
+        output = out.decode(errors="replace") + _collect_traces(Path(traces))
+        return CallResult(process.returncode or 0, output, ear, seconds)
 
 
 # -- what Asterisk reports ----------------------------------------------------------
