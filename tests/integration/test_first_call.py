@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiomqtt
+import httpx
 import psycopg
 import pytest
 from websockets.asyncio.client import connect
@@ -28,6 +29,8 @@ from tests.integration.telephony import (
 )
 
 pytestmark = pytest.mark.asterisk
+
+LEASE = "ARI_APP_LEASE_ari_app"
 
 HELLO_WORLD_SECONDS = 1.4  # the length of sound:hello-world, the default welcome
 
@@ -287,3 +290,23 @@ async def test_the_call_row_lands_in_postgresql_too(
             "SELECT caller, answered_at IS NOT NULL, ended_at IS NOT NULL FROM call"
         ).fetchall()
     assert stored == [("5550100", True, True)]
+
+
+async def test_a_clean_stop_exits_0_and_gives_the_application_back(
+    service_env: dict[str, str],
+) -> None:
+    running = await start_service(service_env)
+    auth = (service_env["ARI_APP_ARI_USER"], service_env["ARI_APP_ARI_PASSWORD"])
+    async with httpx.AsyncClient(base_url=service_env["ARI_APP_ARI_URL"], auth=auth) as ari:
+
+        async def lease() -> str:
+            reply = await ari.get("/ari/asterisk/variable", params={"variable": LEASE})
+            return str(reply.json()["value"])
+
+        held = await lease()
+        code = await running.stop(signal.SIGTERM)
+        released = await lease()
+    assert str(running.process.pid) in held
+    assert code == 0
+    assert released == ""
+    assert not any("Traceback" in line for line in running.lines)
