@@ -3,9 +3,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := mmdebstrap sip-tester
+# mmdebstrap builds the Asterisk root (the Debian keyring lets it do so on Ubuntu too);
+# sip-tester is SIPp, the callers of the tests and of `make call`
+APT_PACKAGES := mmdebstrap debian-archive-keyring sip-tester
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# tests drive one Asterisk instance; test files that touch it run one after the other
+# extra pytest arguments, e.g. make test PYTEST_ARGS="-k first_call -x"
 PYTEST_ARGS ?=
 
 .PHONY: help deps venv services asterisk run call test lint unit integration clean
@@ -18,6 +20,7 @@ help:
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
