@@ -8,12 +8,18 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from ari_app.api import calls
-from ari_app.api.deps import ApiContext, Context
+from ari_app.api.deps import ApiContext, Authorized, Context
 
 
 def create_api(context: ApiContext) -> FastAPI:
-    api = FastAPI(title="ari_app", version="0.1.0", docs_url="/docs", redoc_url=None)
+    # Everything but /healthz wants a token, the schema included; the browsable
+    # docs pages are off (they load their scripts from the internet).
+    api = FastAPI(title="ari_app", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None)
     api.state.context = context
+
+    @api.get("/openapi.json", include_in_schema=False)
+    async def openapi(_: Authorized) -> JSONResponse:
+        return JSONResponse(api.openapi())
 
     @api.get("/healthz", tags=["health"])
     async def healthz(ctx: Context) -> JSONResponse:

@@ -144,6 +144,9 @@ async def test_the_api_wants_a_token_except_for_health(engine: AsyncEngine) -> N
         assert (await client.get("/api/v1/calls/1.1", headers=good)).json()["dialled"] == "100"
         assert (await client.get("/api/v1/calls/none", headers=good)).status_code == 404
         assert (await client.get("/api/v1/calls?limit=0", headers=good)).status_code == 422
+        assert (await client.get("/openapi.json")).status_code == 401
+        schema = (await client.get("/openapi.json", headers=good)).json()
+        assert {"/healthz", "/api/v1/calls", "/api/v1/calls/{call_id}"} <= set(schema["paths"])
 
 
 async def test_a_row_the_database_refuses_is_skipped_and_later_rows_still_land(
