@@ -120,6 +120,10 @@ def parser() -> argparse.ArgumentParser:
     )
     render.add_argument("out")
     asterisk.set_defaults(handler=_asterisk)
+
+    from ari_app import ivr_cli
+
+    ivr_cli.add_parser(commands)
     return top
 
 
