@@ -78,6 +78,9 @@ def parse_text(text: str, source: str) -> FlowFile:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
+        if mark is not None and mark.line >= text.count("\n"):
+            # the end of the file: where the unfinished construct began says more
+            mark = getattr(exc, "context_mark", None) or mark
         line = mark.line + 1 if mark is not None else 1
         reason = getattr(exc, "problem", None) or str(exc)
         return FlowFile(source, None, {}, [Located(source, line, f"not valid YAML: {reason}")])

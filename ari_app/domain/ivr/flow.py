@@ -18,6 +18,9 @@ SAY_KINDS = frozenset({"digits", "number", "money", "date"})
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 INPUT_KINDS = frozenset({"menu", "collect"})
 Path = tuple[str | int, ...]
+# what a menu or collect says before asking again, unless the flow says otherwise
+DEFAULT_INVALID = ("sound:invalid", "sound:please-try-again")
+DEFAULT_TIMEOUT = ("sound:please-try-again",)
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,8 @@ class Menu:
     options: Mapping[str, str]
     timeout: float = 5.0
     retries: int = 3
-    invalid_prompts: tuple[str, ...] = ("sound:option-is-invalid",)
-    timeout_prompts: tuple[str, ...] = ()
+    invalid_prompts: tuple[str, ...] = DEFAULT_INVALID
+    timeout_prompts: tuple[str, ...] = DEFAULT_TIMEOUT
     on_failure: str | None = None
 
 
@@ -64,7 +67,7 @@ class Collect:
     inter_digit_timeout: float = 3.0
     pattern: str | None = None
     retries: int = 3
-    invalid_prompts: tuple[str, ...] = ("sound:option-is-invalid",)
+    invalid_prompts: tuple[str, ...] = DEFAULT_INVALID
     on_failure: str | None = None
 
 
@@ -282,8 +285,8 @@ def _node(name: str, data: Any, problems: list[Problem]) -> Node | None:
             {str(k): str(v) for k, v in (options or {}).items()},
             r.get("timeout", float, 5.0, check=_positive),
             r.get("retries", int, 3, check=_not_negative),
-            r.prompts("invalid_prompts", ("sound:option-is-invalid",)),
-            r.prompts("timeout_prompts", ()),
+            r.prompts("invalid_prompts", DEFAULT_INVALID),
+            r.prompts("timeout_prompts", DEFAULT_TIMEOUT),
             r.get("on_failure", str, None),
         )
     elif kind == "collect":
@@ -303,7 +306,7 @@ def _node(name: str, data: Any, problems: list[Problem]) -> Node | None:
             r.get("inter_digit_timeout", float, 3.0, check=_positive),
             r.get("pattern", str, None, check=_regex_problem),
             r.get("retries", int, 3, check=_not_negative),
-            r.prompts("invalid_prompts", ("sound:option-is-invalid",)),
+            r.prompts("invalid_prompts", DEFAULT_INVALID),
             r.get("on_failure", str, None),
         )
         if node.min_digits > node.max_digits:
