@@ -17,13 +17,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from ari_app import logs
 from ari_app.adapters.ami import AmiClient, AmiLoginFailed
 from ari_app.adapters.ari import AriError, AriEvents, AriRest, AriUnreachable
+from ari_app.adapters.backend import Backends
 from ari_app.adapters.db import CallStore, TokenStore, Writer, engine_for, migrate, ping
 from ari_app.adapters.mqtt import MqttPublisher
 from ari_app.api.app import create_api
 from ari_app.api.deps import ApiContext
-from ari_app.domain.call import Config
 from ari_app.services import stasis
 from ari_app.services.calls import CallService
+from ari_app.services.flows import FlowRegistry
 from ari_app.services.lease import ApplicationHeld, Lease
 from ari_app.services.tokens import first_admin_token
 from ari_app.settings import Settings
@@ -58,6 +59,8 @@ class Parts:
     events: AriEvents
     ami: AmiClient
     calls: CallService
+    flows: FlowRegistry
+    backends: Backends
     writer: Writer
     lease: Lease
     mqtt: MqttPublisher | None
@@ -167,7 +170,12 @@ async def build(settings: Settings) -> Parts:
         }
         return events.connected.is_set() and database, report
 
-    api = create_api(ApiContext(calls=store, tokens=tokens, health=health))
+    if not settings.flows_dir.is_dir():
+        raise StartupError(f"{settings.flows_dir} is not a folder", "ARI_APP_FLOWS_DIR")
+    flows = FlowRegistry(settings.flows_dir)
+    flows.reload()  # a flow that fails its check is logged and left out; the others serve
+    backends = Backends()
+    api = create_api(ApiContext(calls=store, tokens=tokens, health=health, flows=flows))
     server = _Server(
         uvicorn.Config(
             api,
@@ -183,11 +191,14 @@ async def build(settings: Settings) -> Parts:
         application=settings.ari_application,
         store=store,
         writer=writer,
-        config=Config(welcome_prompt=settings.welcome_prompt),
+        flows=flows,
+        backends=backends,
         spawn=lambda coroutine: _spawn(parts_tasks, coroutine),
         publish=publish,
     )
-    return Parts(settings, ari, events, ami, calls, writer, lease, mqtt, server, parts_tasks)
+    return Parts(
+        settings, ari, events, ami, calls, flows, backends, writer, lease, mqtt, server, parts_tasks
+    )
 
 
 def _spawn(
@@ -253,6 +264,7 @@ async def serve(parts: Parts, stop: asyncio.Event) -> None:
             task.cancel()
         await parts.ari.aclose()
         await parts.ami.aclose()
+        await parts.backends.aclose()
 
 
 async def run(settings: Settings) -> None:
@@ -263,6 +275,8 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    # SIGHUP reloads the flows: new calls take the new versions, live calls keep theirs
+    loop.add_signal_handler(signal.SIGHUP, parts.flows.reload)
     log.info(
         "started",
         application=settings.ari_application,

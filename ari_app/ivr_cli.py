@@ -8,23 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ari_app.adapters import flow_files
-from ari_app.domain.ivr.check import load_flow
-from ari_app.domain.ivr.flow import Flow
 from ari_app.domain.ivr.simulate import simulate
-
-
-def check_file(path: Path) -> tuple[Flow | None, list[str]]:
-    """The flow in a file, or the problems that keep it out, as `file:line: reason` lines."""
-    document = flow_files.read(path)
-    if document.problems:
-        return None, [str(problem) for problem in document.problems]
-    flow, problems = load_flow(document.data)
-    located = sorted(
-        {document.locate(problem) for problem in problems},
-        key=lambda found: (found.line, found.message),
-    )
-    return flow, [str(problem) for problem in located]
+from ari_app.services.flows import check_file
 
 
 def check(args: argparse.Namespace) -> int:

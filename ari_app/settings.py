@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
-    welcome_prompt: str = "sound:hello-world"
+    flows_dir: Path = REPO_DIR / "dialplan" / "flows"
     reconnect_max_seconds: float = Field(10.0, gt=0)
 
     @field_validator("ari_url")

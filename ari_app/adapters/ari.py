@@ -89,8 +89,28 @@ class AriRest:
     async def answer(self, channel_id: str) -> None:
         await self.request("POST", f"/channels/{channel_id}/answer")
 
-    async def play(self, channel_id: str, playback_id: str, media: str) -> None:
-        await self.request("POST", f"/channels/{channel_id}/play/{playback_id}", media=media)
+    async def play(
+        self, channel_id: str, playback_id: str, media: tuple[str, ...], language: str = "en"
+    ) -> None:
+        """Play media in order as one playback (ARI takes a comma-separated list)."""
+        await self.request(
+            "POST",
+            f"/channels/{channel_id}/play/{playback_id}",
+            media=",".join(media),
+            lang=language,
+        )
+
+    async def stop_playback(self, playback_id: str) -> None:
+        await self.request("DELETE", f"/playbacks/{playback_id}")
+
+    async def continue_in_dialplan(self, channel_id: str, context: str, extension: str) -> None:
+        await self.request(
+            "POST",
+            f"/channels/{channel_id}/continue",
+            context=context,
+            extension=extension,
+            priority=1,
+        )
 
     async def playback_exists(self, playback_id: str) -> bool:
         try:

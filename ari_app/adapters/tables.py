@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import JSON, Column, DateTime
 from sqlmodel import Field, SQLModel
 
 
@@ -24,6 +25,11 @@ class CallBase(SQLModel):
     hangup_cause_text: str | None = Field(default=None, max_length=80)
     hangup_side: str | None = Field(default=None, max_length=16)
     phase: str = Field(max_length=16)
+    flow: str | None = Field(default=None, max_length=80)
+    flow_version: int | None = None
+    ivr_outcome: str | None = Field(default=None, max_length=32)
+    # the IVR path: [{"node", "at", "note"}], in order
+    ivr_path: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class CallRecord(CallBase, table=True):

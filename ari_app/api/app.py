@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from ari_app.api import calls
+from ari_app.api import calls, ivr
 from ari_app.api.deps import ApiContext, Authorized, Context
 
 
@@ -29,4 +29,5 @@ def create_api(context: ApiContext) -> FastAPI:
         return JSONResponse(body, status_code=200 if ok else 503)
 
     api.include_router(calls.router)
+    api.include_router(ivr.router)
     return api

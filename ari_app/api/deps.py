@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ari_app.adapters.db import CallStore, TokenStore
 from ari_app.adapters.tables import ApiToken
 from ari_app.services import tokens
+from ari_app.services.flows import FlowRegistry
 
 
 class HealthReport(Protocol):
@@ -22,6 +23,7 @@ class ApiContext:
     calls: CallStore
     tokens: TokenStore
     health: HealthReport
+    flows: FlowRegistry
 
 
 def context(request: Request) -> ApiContext:

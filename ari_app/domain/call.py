@@ -1,25 +1,31 @@
 """The life of one inbound call, as a transition table: events in, commands out.
 
-Everything that decides what a call does next lives here. The service feeds
-events (parsed from ARI) and carries out the commands; nothing in this module
-does I/O or reads a clock.
+A call is answered, walks the IVR flow of the number it dialled (the engine in
+`domain/ivr`), and leaves the way the flow ends: hung up after self-service,
+handed to the dialplan (transfer, voicemail), or (until the ACD exists) told
+that it cannot be routed yet. Nothing here does I/O or reads a clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from ari_app.domain.commands import (
     AnswerChannel,
     Command,
+    ContinueInDialplan,
     HangupChannel,
+    LookUp,
     PlayPrompt,
     PublishCallEvent,
     RememberStep,
     SaveCall,
+    StartTimer,
+    StopPlayback,
     WatchChannel,
 )
 from ari_app.domain.events import (
@@ -29,13 +35,19 @@ from ari_app.domain.events import (
     ChannelAnswered,
     ChannelGone,
     CommandFailed,
+    DigitReceived,
+    IvrTimerFired,
+    LookupReturned,
     PromptFinished,
 )
+from ari_app.domain.ivr import engine
+from ari_app.domain.ivr.flow import Flow
 
 
 class Phase(StrEnum):
     ANSWERING = "answering"
-    WELCOME = "welcome"
+    IVR = "ivr"
+    LEAVING = "leaving"  # a last prompt, or handed to the dialplan
     HANGING_UP = "hanging_up"
     ENDED = "ended"
 
@@ -45,9 +57,9 @@ class HangupSide(StrEnum):
     SERVICE = "service"
 
 
-# What the service writes on the channel (ARI_APP_STEP) so that a restarted
-# service knows where the call was: the welcome prompt started.
-STEP_WELCOME = "welcome"
+# ARI_APP_STEP on the channel: where a restarted service finds the call
+STEP_IVR = "ivr"
+STEP_LEAVING = "leaving"
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,10 @@ class Call:
     dialled: str
     started_at: datetime
     phase: Phase
+    flow: Flow | None = None  # the version the call started with, kept to its end
+    ivr: engine.Session | None = None
+    playback: str | None = None  # the playback of ours that is playing now
+    plays: int = 0
     answered_at: datetime | None = None
     ended_at: datetime | None = None
     hangup_cause: int | None = None
@@ -70,22 +86,35 @@ class Call:
 class Config:
     """What the call logic needs from the center's configuration."""
 
-    welcome_prompt: str
-
-
-def welcome_playback_id(call_id: str) -> str:
-    """The playback id of a call's welcome prompt: derived, so a restart can look it up."""
-    return f"{call_id}-welcome"
+    no_flow_prompts: tuple[str, ...] = (
+        "sound:all-circuits-busy-now",
+        "sound:please-try-call-later",
+    )
+    # until the ACD exists, a call the IVR queues hears this and is hung up on
+    not_routed_prompts: tuple[str, ...] = (
+        "sound:all-circuits-busy-now",
+        "sound:please-try-call-later",
+    )
+    transfer_context: str = "ari-app-transfer"
+    voicemail_context: str = "ari-app-voicemail"
 
 
 Result = tuple[Call | None, list[Command]]
-Handler = Callable[[Call, CallEvent, datetime, Config], Result]
+Moved = tuple[Call, list[Command]]
+Handler = Callable[[Call, CallEvent, datetime, Config], Moved]
 
 
 def _arrived(call: Call | None, event: CallArrived, now: datetime) -> Result:
     if call is not None:  # a repeated StasisStart (replayed after a reconnect)
         return call, []
-    new = Call(event.call_id, event.caller, event.dialled, event.started_at, Phase.ANSWERING)
+    new = Call(
+        event.call_id,
+        event.caller,
+        event.dialled,
+        event.started_at,
+        Phase.ANSWERING,
+        flow=event.flow,
+    )
     return new, [
         SaveCall(new),
         PublishCallEvent(
@@ -98,43 +127,146 @@ def _arrived(call: Call | None, event: CallArrived, now: datetime) -> Result:
     ]
 
 
-def _play_welcome(call: Call, config: Config) -> list[Command]:
-    return [
-        RememberStep(call.call_id, STEP_WELCOME),
-        PlayPrompt(call.call_id, welcome_playback_id(call.call_id), config.welcome_prompt),
-    ]
+def _answered(call: Call, event: CallEvent, now: datetime, config: Config) -> Moved:
+    answered = replace(call, answered_at=now)
+    announce: list[Command] = [PublishCallEvent(call.call_id, "call_answered", {})]
+    if call.flow is None:
+        leaving, commands = _leave_with(answered, config.no_flow_prompts, "en")
+        return leaving, [SaveCall(leaving), *announce, *commands]
+    session, ivr_commands = engine.start(call.flow, call.caller, now)
+    in_ivr, commands = _run_ivr(replace(answered, phase=Phase.IVR), session, ivr_commands, config)
+    return in_ivr, [SaveCall(in_ivr), *announce, *commands]
 
 
-def _answered(call: Call, event: CallEvent, now: datetime, config: Config) -> Result:
-    answered = replace(call, phase=Phase.WELCOME, answered_at=now)
-    return answered, [
-        SaveCall(answered),
-        PublishCallEvent(call.call_id, "call_answered", {}),
-        *_play_welcome(answered, config),
-    ]
+# -- the IVR on the call ---------------------------------------------------------------------
 
 
-def _welcome_finished(call: Call, event: CallEvent, now: datetime, config: Config) -> Result:
-    assert isinstance(event, PromptFinished)
-    if event.playback_id != welcome_playback_id(call.call_id):
+def _ivr(call: Call, event: CallEvent, now: datetime, config: Config) -> Moved:
+    """Hand an event to the engine when it is one of the IVR's."""
+    session, flow = call.ivr, call.flow
+    assert session is not None
+    assert flow is not None
+    ivr_event: engine.IvrEvent
+    if isinstance(event, DigitReceived):
+        ivr_event = engine.DigitPressed(event.digit)
+    elif isinstance(event, PromptFinished):
+        if event.playback_id != call.playback:
+            return call, []  # a playback we stopped, or an older one
+        call = replace(call, playback=None)
+        ivr_event = engine.PromptsFinished()
+    elif isinstance(event, IvrTimerFired):
+        ivr_event = engine.TimerFired(event.seq)
+    elif isinstance(event, LookupReturned):
+        ivr_event = (
+            engine.LookupFailed(event.seq, event.reason)
+            if event.fields is None
+            else engine.LookupAnswered(event.seq, event.fields)
+        )
+    elif isinstance(event, CommandFailed) and event.command == "PlayPrompt":
+        # a prompt Asterisk cannot play must not stall the flow: go on without it
+        call = replace(call, playback=None)
+        ivr_event = engine.PromptsFinished()
+    else:
+        return _hang_up(call, "command_failed")
+    session, ivr_commands = engine.step(session, ivr_event, now, flow)
+    return _run_ivr(call, session, ivr_commands, config)
+
+
+def _run_ivr(
+    call: Call, session: engine.Session, ivr_commands: list[engine.IvrCommand], config: Config
+) -> Moved:
+    """Turn the engine's commands into the call's."""
+    moved = call.ivr is None or session.node != call.ivr.node
+    call = replace(call, ivr=session)
+    commands: list[Command] = []
+    for ivr_command in ivr_commands:
+        if isinstance(ivr_command, engine.PlayPrompts):
+            call, play = _play(call, ivr_command.media, ivr_command.language)
+            commands.append(play)
+        elif isinstance(ivr_command, engine.StopPrompts) and call.playback is not None:
+            commands.append(StopPlayback(call.call_id, call.playback))
+            call = replace(call, playback=None)
+        elif isinstance(ivr_command, engine.StartTimer):
+            commands.append(StartTimer(call.call_id, ivr_command.seq, ivr_command.seconds))
+        elif isinstance(ivr_command, engine.RequestLookup):
+            c = ivr_command
+            commands.append(LookUp(call.call_id, c.seq, c.method, c.url, c.params, c.timeout))
+        elif isinstance(ivr_command, engine.Finish):
+            call, finishing = _leave_ivr(call, ivr_command.outcome, config)
+            return call, commands + finishing
+    if moved:  # where the caller is, kept on the channel for a restarted service
+        commands.insert(0, RememberStep(call.call_id, STEP_IVR, ivr_position(session)))
+    return call, commands
+
+
+def ivr_position(session: engine.Session) -> dict[str, Any]:
+    return {
+        "node": session.node,
+        "language": session.language,
+        "variables": dict(session.variables),
+    }
+
+
+def _play(call: Call, media: tuple[str, ...], language: str) -> tuple[Call, PlayPrompt]:
+    plays = call.plays + 1
+    playback = f"{call.call_id}-p{plays}"
+    return replace(call, plays=plays, playback=playback), PlayPrompt(
+        call.call_id, playback, media, language
+    )
+
+
+def _leave_ivr(call: Call, outcome: engine.Outcome, config: Config) -> Moved:
+    published = PublishCallEvent(
+        call.call_id, "ivr_finished", {"outcome": outcome.kind, "node": outcome.node}
+    )
+    if outcome.kind == "transferred":
+        leaving = replace(call, phase=Phase.LEAVING)
+        target = str(outcome.detail["to"])
+        return leaving, [
+            SaveCall(leaving),
+            published,
+            ContinueInDialplan(call.call_id, config.transfer_context, target),
+        ]
+    if outcome.kind == "voicemail":
+        leaving = replace(call, phase=Phase.LEAVING)
+        mailbox = str(outcome.detail["mailbox"])
+        return leaving, [
+            SaveCall(leaving),
+            published,
+            ContinueInDialplan(call.call_id, config.voicemail_context, mailbox),
+        ]
+    if outcome.kind == "queued":
+        language = call.ivr.language if call.ivr else "en"
+        leaving, commands = _leave_with(call, config.not_routed_prompts, language)
+        return leaving, [SaveCall(leaving), published, *commands]
+    hanging, commands = _hang_up(call, "ivr_finished")
+    return hanging, [SaveCall(hanging), published, *commands]
+
+
+def _leave_with(call: Call, prompts: tuple[str, ...], language: str) -> Moved:
+    leaving, play = _play(replace(call, phase=Phase.LEAVING), prompts, language)
+    return leaving, [RememberStep(call.call_id, STEP_LEAVING), play]
+
+
+def _leaving(call: Call, event: CallEvent, now: datetime, config: Config) -> Moved:
+    if isinstance(event, PromptFinished) and event.playback_id != call.playback:
         return call, []
-    return _hang_up(call, "normal", "prompt_finished")
+    return _hang_up(replace(call, playback=None), "prompt_finished")
 
 
-def _hang_up(call: Call, reason: str, why: str) -> Result:
+def _hang_up(call: Call, why: str) -> Moved:
     leaving = replace(call, phase=Phase.HANGING_UP)
-    return leaving, [PublishCallEvent(call.call_id, why, {}), HangupChannel(call.call_id, reason)]
+    return leaving, [
+        PublishCallEvent(call.call_id, "hanging_up", {"why": why}),
+        HangupChannel(call.call_id, "normal"),
+    ]
 
 
-def _failed(call: Call, event: CallEvent, now: datetime, config: Config) -> Result:
-    assert isinstance(event, CommandFailed)
-    # A prompt that cannot be played, or an answer that fails, must not leave
-    # the caller in silence: end the call.
-    return _hang_up(call, "normal", "command_failed")
-
-
-def _gone(call: Call, event: CallEvent, now: datetime, config: Config) -> Result:
+def _gone(call: Call, event: CallEvent, now: datetime, config: Config) -> Moved:
     assert isinstance(event, ChannelGone)
+    if call.phase is Phase.IVR and call.ivr is not None and call.flow is not None:
+        session, _ = engine.step(call.ivr, engine.CallerHungUp(), now, call.flow)
+        call = replace(call, ivr=session)
     side: HangupSide | None = HangupSide.CALLER
     if call.phase is Phase.HANGING_UP:
         side = HangupSide.SERVICE
@@ -147,6 +279,7 @@ def _gone(call: Call, event: CallEvent, now: datetime, config: Config) -> Result
         hangup_cause=event.cause,
         hangup_cause_text=event.cause_text,
         hangup_side=side,
+        playback=None,
     )
     return ended, [
         SaveCall(ended),
@@ -158,7 +291,11 @@ def _gone(call: Call, event: CallEvent, now: datetime, config: Config) -> Result
     ]
 
 
-def _ignore(call: Call, event: CallEvent, now: datetime, config: Config) -> Result:
+def _answer_failed(call: Call, event: CallEvent, now: datetime, config: Config) -> Moved:
+    return _hang_up(call, "command_failed")
+
+
+def _ignore(call: Call, event: CallEvent, now: datetime, config: Config) -> Moved:
     return call, []
 
 
@@ -166,17 +303,22 @@ def _ignore(call: Call, event: CallEvent, now: datetime, config: Config) -> Resu
 # events for a call that moved on (a PlaybackFinished after the caller hung up).
 TRANSITIONS: dict[tuple[Phase, type[CallEvent]], Handler] = {
     (Phase.ANSWERING, ChannelAnswered): _answered,
-    (Phase.ANSWERING, CommandFailed): _failed,
-    (Phase.WELCOME, PromptFinished): _welcome_finished,
-    (Phase.WELCOME, CommandFailed): _failed,
+    (Phase.ANSWERING, CommandFailed): _answer_failed,
+    (Phase.IVR, DigitReceived): _ivr,
+    (Phase.IVR, PromptFinished): _ivr,
+    (Phase.IVR, IvrTimerFired): _ivr,
+    (Phase.IVR, LookupReturned): _ivr,
+    (Phase.IVR, CommandFailed): _ivr,
+    (Phase.LEAVING, PromptFinished): _leaving,
+    (Phase.LEAVING, CommandFailed): _leaving,
     (Phase.ANSWERING, ChannelGone): _gone,
-    (Phase.WELCOME, ChannelGone): _gone,
+    (Phase.IVR, ChannelGone): _gone,
+    (Phase.LEAVING, ChannelGone): _gone,
     (Phase.HANGING_UP, ChannelGone): _gone,
-    (Phase.HANGING_UP, CommandFailed): _ignore,
 }
 
 
-def adopt(event: CallAdopted, now: datetime, config: Config) -> Result:
+def adopt(event: CallAdopted, now: datetime, config: Config) -> Moved:
     """Rebuild a call that Asterisk still holds after the service (re)connected."""
     call = Call(
         event.call_id,
@@ -184,23 +326,43 @@ def adopt(event: CallAdopted, now: datetime, config: Config) -> Result:
         event.dialled,
         event.started_at,
         Phase.ANSWERING,
+        flow=event.flow,
         answered_at=event.answered_at,
     )
     watch = WatchChannel(call.call_id)
     if not event.channel_up:
         return call, [watch, SaveCall(call), AnswerChannel(call.call_id)]
     answered_at = event.answered_at or now
-    if event.step != STEP_WELCOME:
-        answered, commands = _answered(
-            replace(call, answered_at=answered_at), event, answered_at, config
+    if event.step == STEP_LEAVING:
+        # its last prompt may be playing, or done: either way the call ends now
+        hanging, commands = _hang_up(replace(call, answered_at=answered_at), "adopted")
+        return hanging, [watch, *commands]
+    if event.step == STEP_IVR and event.flow is not None:
+        position: Mapping[str, Any] = event.ivr
+        session, ivr_commands = engine.resume(
+            event.flow,
+            call.caller,
+            str(position.get("node", event.flow.start)),
+            dict(position.get("variables", {})),
+            str(position.get("language", "")),
+            now,
         )
-        return answered, [watch, *commands]
-    playing = replace(call, phase=Phase.WELCOME, answered_at=answered_at)
-    if event.playback_active:
-        return playing, [watch, SaveCall(playing)]
-    # the welcome finished while the service was away: carry on from there
-    leaving, commands = _hang_up(playing, "normal", "prompt_finished")
-    return leaving, [watch, *commands]
+        playing = position.get("playback")
+        resumed = replace(call, phase=Phase.IVR, answered_at=answered_at, plays=_plays_of(playing))
+        in_ivr, commands = _run_ivr(resumed, session, ivr_commands, config)
+        # the node starts again from its prompts; the one that was playing stops
+        stop = [StopPlayback(call.call_id, str(playing))] if playing else []
+        return in_ivr, [watch, *stop, SaveCall(in_ivr), *commands]
+    answered, commands = _answered(
+        replace(call, answered_at=answered_at), event, answered_at, config
+    )
+    return answered, [watch, *commands]
+
+
+def _plays_of(playback: object) -> int:
+    """Playback ids end in -p<n>; new ones after a restart must not reuse a number."""
+    _, _, number = str(playback or "").rpartition("-p")
+    return int(number) if number.isdigit() else 0
 
 
 def step(call: Call | None, event: CallEvent, now: datetime, config: Config) -> Result:

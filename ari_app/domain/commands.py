@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +24,48 @@ class WatchChannel:
 
 @dataclass(frozen=True)
 class PlayPrompt:
+    """Play media in order as one playback (one PlaybackFinished at the end)."""
+
     call_id: str
     playback_id: str
-    media: str
+    media: tuple[str, ...]
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class StopPlayback:
+    call_id: str
+    playback_id: str
+
+
+@dataclass(frozen=True)
+class StartTimer:
+    """Fire IvrTimerFired(seq) after the given seconds, replacing the call's previous timer."""
+
+    call_id: str
+    seq: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LookUp:
+    """Ask a self-service backend over HTTP; answer with LookupReturned(seq)."""
+
+    call_id: str
+    seq: int
+    method: str
+    url: str
+    params: Mapping[str, str]
+    timeout: float
+
+
+@dataclass(frozen=True)
+class ContinueInDialplan:
+    """Leave the application for the dialplan (transfers, voicemail)."""
+
+    call_id: str
+    context: str
+    extension: str
 
 
 @dataclass(frozen=True)
@@ -36,10 +76,11 @@ class HangupChannel:
 
 @dataclass(frozen=True)
 class RememberStep:
-    """Keep where the call is on the channel itself (a channel variable)."""
+    """Keep where the call is on the channel itself (channel variables)."""
 
     call_id: str
     step: str
+    ivr: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -60,6 +101,10 @@ Command = (
     AnswerChannel
     | WatchChannel
     | PlayPrompt
+    | StopPlayback
+    | StartTimer
+    | LookUp
+    | ContinueInDialplan
     | HangupChannel
     | RememberStep
     | SaveCall

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+from ari_app.domain.ivr.flow import Flow
 
 
 @dataclass(frozen=True)
 class CallArrived:
-    """A channel entered the Stasis application (StasisStart)."""
+    """A channel entered the Stasis application (StasisStart); `flow` answers its number."""
 
     call_id: str
     caller: str
     dialled: str
     started_at: datetime
+    flow: Flow | None = None
 
 
 @dataclass(frozen=True)
@@ -26,8 +31,9 @@ class CallAdopted:
     started_at: datetime
     channel_up: bool
     step: str | None
-    playback_active: bool
     answered_at: datetime | None = None
+    flow: Flow | None = None
+    ivr: Mapping[str, Any] = field(default_factory=dict)  # where the IVR was (ARI_APP_IVR)
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,30 @@ class ChannelAnswered:
 class PromptFinished:
     call_id: str
     playback_id: str
+
+
+@dataclass(frozen=True)
+class DigitReceived:
+    """A DTMF key from the caller (ChannelDtmfReceived)."""
+
+    call_id: str
+    digit: str
+
+
+@dataclass(frozen=True)
+class IvrTimerFired:
+    call_id: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class LookupReturned:
+    """A self-service backend answered (`fields`) or did not (`fields` None, `reason`)."""
+
+    call_id: str
+    seq: int
+    fields: Mapping[str, Any] | None
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,5 +90,13 @@ class CommandFailed:
 
 
 CallEvent = (
-    CallArrived | CallAdopted | ChannelAnswered | PromptFinished | ChannelGone | CommandFailed
+    CallArrived
+    | CallAdopted
+    | ChannelAnswered
+    | PromptFinished
+    | DigitReceived
+    | IvrTimerFired
+    | LookupReturned
+    | ChannelGone
+    | CommandFailed
 )

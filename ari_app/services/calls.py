@@ -7,14 +7,16 @@ run in order while a slow REST call on one call never holds up another.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from ari_app.adapters.ari import AriError, AriRest, AriUnreachable
+from ari_app.adapters.backend import Backends, LookupError_
 from ari_app.adapters.db import CallStore, Writer
 from ari_app.adapters.tables import CallRecord
 from ari_app.domain import call as call_logic
@@ -22,14 +24,27 @@ from ari_app.domain.call import Call, Config, Phase
 from ari_app.domain.commands import (
     AnswerChannel,
     Command,
+    ContinueInDialplan,
     HangupChannel,
+    LookUp,
     PlayPrompt,
     PublishCallEvent,
     RememberStep,
     SaveCall,
+    StartTimer,
+    StopPlayback,
     WatchChannel,
 )
-from ari_app.domain.events import CallAdopted, CallEvent, ChannelGone, CommandFailed
+from ari_app.domain.events import (
+    CallAdopted,
+    CallArrived,
+    CallEvent,
+    ChannelGone,
+    CommandFailed,
+    IvrTimerFired,
+    LookupReturned,
+)
+from ari_app.services.flows import FlowRegistry
 from ari_app.services.stasis import timestamp
 
 log = structlog.get_logger(__name__)
@@ -41,12 +56,30 @@ Publish = Callable[[str, dict[str, Any]], None]
 
 
 def call_row(call: Call) -> dict[str, Any]:
-    """The database row of a call."""
-    row = dataclasses.asdict(call)
-    row["id"] = row.pop("call_id")
-    row["phase"] = call.phase.value
-    row["hangup_side"] = call.hangup_side.value if call.hangup_side else None
-    return row
+    """The database row of a call, with its IVR path and outcome."""
+    session = call.ivr
+    outcome = session.outcome if session else None
+    return {
+        "id": call.call_id,
+        "caller": call.caller,
+        "dialled": call.dialled,
+        "started_at": call.started_at,
+        "answered_at": call.answered_at,
+        "ended_at": call.ended_at,
+        "hangup_cause": call.hangup_cause,
+        "hangup_cause_text": call.hangup_cause_text,
+        "hangup_side": call.hangup_side.value if call.hangup_side else None,
+        "phase": call.phase.value,
+        "flow": call.flow.name if call.flow else None,
+        "flow_version": call.flow.version if call.flow else None,
+        "ivr_outcome": outcome.kind if outcome else None,
+        "ivr_path": [
+            {"node": step.node, "at": step.at.isoformat(), "note": step.note}
+            for step in session.path
+        ]
+        if session
+        else None,
+    }
 
 
 def call_from_row(record: CallRecord) -> Call:
@@ -60,6 +93,19 @@ def call_from_row(record: CallRecord) -> Call:
     )
 
 
+def read_step(value: str | None) -> tuple[str | None, dict[str, Any]]:
+    """ARI_APP_STEP holds JSON: the step and, in the IVR, where the caller was."""
+    if not value:
+        return None, {}
+    try:
+        data = json.loads(value)
+    except (TypeError, ValueError):
+        return str(value), {}
+    if not isinstance(data, dict):
+        return None, {}
+    return data.pop("step", None), data
+
+
 class CallService:
     def __init__(
         self,
@@ -68,35 +114,43 @@ class CallService:
         application: str,
         store: CallStore,
         writer: Writer,
-        config: Config,
+        flows: FlowRegistry,
+        backends: Backends,
         spawn: Spawn,
+        config: Config | None = None,
         publish: Publish | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.ari, self.store, self.writer, self.config = ari, store, writer, config
-        self.application = application
+        self.ari, self.store, self.writer, self.flows = ari, store, writer, flows
+        self.application, self.backends = application, backends
+        self.config = config or Config()
         self._spawn, self._publish, self._clock = spawn, publish, clock
         self.calls: dict[str, Call] = {}
         self._queues: dict[str, asyncio.Queue[Command]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
 
     # -- events in ----------------------------------------------------------------
 
     def handle(self, event: CallEvent, now: datetime | None = None) -> None:
         """Apply one event to its call and queue the commands that follow."""
+        if isinstance(event, CallArrived) and event.flow is None:
+            event = replace(event, flow=self.flows.for_number(event.dialled))
         current = self.calls.get(event.call_id)
         new, commands = call_logic.step(current, event, now or self._clock(), self.config)
         if new is None:
             return
         if new.phase is Phase.ENDED:
             self.calls.pop(new.call_id, None)
+            self._cancel_timer(new.call_id)
         else:
             self.calls[new.call_id] = new
-        if current is None or new.phase is not current.phase:
+        if current is None or new.phase is not current.phase or new.ivr is not current.ivr:
             log.info(
-                "call_phase",
+                "call_step",
                 call_id=new.call_id,
                 phase=new.phase.value,
+                node=new.ivr.node if new.ivr else None,
                 trigger=type(event).__name__,
             )
         for command in commands:
@@ -146,29 +200,48 @@ class CallService:
                         raise
                     # gone before we could watch it: its ChannelDestroyed is lost
                     self.handle(ChannelGone(call_id, None, "gone before it could be watched"))
-            case PlayPrompt(call_id, playback_id, media):
-                await self.ari.play(call_id, playback_id, media)
-            case RememberStep(call_id, step):
-                await self.ari.set_channel_var(call_id, STEP_VARIABLE, step)
-            case HangupChannel(call_id, reason):
+            case PlayPrompt(call_id, playback_id, media, language):
+                await self.ari.play(call_id, playback_id, media, language)
+            case StopPlayback(_, playback_id):
+                await _unless_gone(self.ari.stop_playback(playback_id))
+            case StartTimer(call_id, seq, seconds):
+                self._cancel_timer(call_id)
+                self._timers[call_id] = asyncio.get_running_loop().call_later(
+                    seconds, self._timer_fired, call_id, seq
+                )
+            case LookUp(call_id, seq, method, url, params, timeout):
                 try:
-                    await self.ari.hangup(call_id, reason)
-                except AriError as exc:
-                    if exc.status != 404:  # already gone is what we wanted
-                        raise
+                    answer = await self.backends.ask(method, url, params, timeout)
+                except LookupError_ as exc:
+                    log.warning("lookup_failed", call_id=call_id, url=url, reason=str(exc))
+                    self.handle(LookupReturned(call_id, seq, None, str(exc)))
+                else:
+                    self.handle(LookupReturned(call_id, seq, answer))
+            case ContinueInDialplan(call_id, context, extension):
+                await self.ari.continue_in_dialplan(call_id, context, extension)
+            case RememberStep(call_id, step, ivr):
+                value = json.dumps({"step": step, **ivr}, separators=(",", ":"))
+                await self.ari.set_channel_var(call_id, STEP_VARIABLE, value)
+            case HangupChannel(call_id, reason):
+                await _unless_gone(self.ari.hangup(call_id, reason))
             case SaveCall(call):
                 self.writer.submit("call", self.store.save, call_row(call))
             case PublishCallEvent(call_id, name, data):
                 if self._publish is not None:
-                    self._publish(
-                        call_id,
-                        {
-                            "event": name,
-                            "call_id": call_id,
-                            "at": self._clock().isoformat(),
-                            **data,
-                        },
-                    )
+                    payload = {"event": name, "call_id": call_id, "at": self._clock().isoformat()}
+                    self._publish(call_id, {**payload, **data})
+
+    def _timer_fired(self, call_id: str, seq: int) -> None:
+        self._timers.pop(call_id, None)
+        try:
+            self.handle(IvrTimerFired(call_id, seq))
+        except Exception:
+            log.exception("timer_failed", call_id=call_id)
+
+    def _cancel_timer(self, call_id: str) -> None:
+        timer = self._timers.pop(call_id, None)
+        if timer is not None:
+            timer.cancel()
 
     # -- rebuilding after a (re)connect ----------------------------------------
 
@@ -176,13 +249,16 @@ class CallService:
         """Rebuild the picture of live calls from Asterisk and the database.
 
         Calls Asterisk still holds for the application are adopted where they
-        are (answered or not, prompt playing or done); calls it no longer holds
-        ended while the service was away and are closed in the database.
+        are (answered or not, in the IVR or on their way out); calls it no
+        longer holds ended while the service was away and are closed in the
+        database.
         """
         for task in list(self._workers.values()):
             task.cancel()
         self._workers.clear()
         self._queues.clear()
+        for call_id in list(self._timers):
+            self._cancel_timer(call_id)
         live = set((await self.ari.application(self.application))["channel_ids"])
         known = dict(self.calls)
         for record in await self.store.unfinished():
@@ -201,7 +277,6 @@ class CallService:
                     call_id=call_id,
                     channel_up=adopted.channel_up,
                     step=adopted.step,
-                    playback_active=adopted.playback_active,
                 )
                 self.handle(adopted, now)
 
@@ -212,19 +287,28 @@ class CallService:
             if exc.status == 404:
                 return None
             raise
-        step = (channel.get("channelvars") or {}).get(STEP_VARIABLE) or None
-        playing = False
-        if step == call_logic.STEP_WELCOME:
-            playing = await self.ari.playback_exists(call_logic.welcome_playback_id(call_id))
+        step, position = read_step((channel.get("channelvars") or {}).get(STEP_VARIABLE))
+        dialled = known.dialled if known else (channel.get("dialplan") or {}).get("exten", "")
         return CallAdopted(
             call_id=call_id,
             caller=known.caller if known else (channel.get("caller") or {}).get("number", ""),
-            dialled=known.dialled if known else (channel.get("dialplan") or {}).get("exten", ""),
+            dialled=dialled,
             started_at=(known.started_at if known else None)
             or timestamp(channel.get("creationtime"))
             or self._clock(),
             channel_up=channel.get("state") == "Up",
             step=step,
-            playback_active=playing,
             answered_at=known.answered_at if known else None,
+            # a call keeps the flow version it started with while this process lives
+            flow=(known.flow if known and known.flow else None) or self.flows.for_number(dialled),
+            ivr=position,
         )
+
+
+async def _unless_gone(request: Any) -> None:
+    """Run a stop or hang-up whose target may already be gone, which is what we wanted."""
+    try:
+        await request
+    except AriError as exc:
+        if exc.status != 404:
+            raise

@@ -14,6 +14,7 @@ from ari_app.domain.events import (
     CallEvent,
     ChannelAnswered,
     ChannelGone,
+    DigitReceived,
     PromptFinished,
 )
 
@@ -55,6 +56,8 @@ def parse(message: dict[str, Any]) -> CallEvent | None:
         playback = message["playback"]
         call_id = _channel_of(playback.get("target_uri", ""))
         return PromptFinished(call_id, playback["id"]) if call_id else None
+    if kind == "ChannelDtmfReceived":
+        return DigitReceived(channel["id"], str(message.get("digit", "")))
     if kind == "ChannelDestroyed":
         return ChannelGone(channel["id"], message.get("cause"), message.get("cause_txt"))
     if kind == "ApplicationReplaced":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,9 +14,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_app.adapters.ari import AriRest
+from ari_app.adapters.backend import Backends
 from ari_app.adapters.db import CallStore, Writer, engine_for, migrate
-from ari_app.domain.call import Call, Config, Phase
+from ari_app.domain.call import Call, Phase
 from ari_app.services.calls import LOST_CAUSE_TEXT, CallService, call_row
+from ari_app.services.flows import FlowRegistry
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -41,14 +44,14 @@ class FakeAri:
         return httpx.Response(204)
 
 
-def _channel(channel_id: str, state: str, step: str | None) -> dict[str, Any]:
+def _channel(channel_id: str, state: str, step: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "id": channel_id,
         "state": state,
         "caller": {"number": "5551234"},
         "dialplan": {"exten": "100"},
         "creationtime": "2026-11-24T09:00:00.000+0000",
-        "channelvars": {"ARI_APP_STEP": step} if step else {},
+        "channelvars": {"ARI_APP_STEP": json.dumps(step)} if step else {},
     }
 
 
@@ -61,7 +64,25 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-async def _service(engine: AsyncEngine, ari: FakeAri) -> tuple[CallService, Writer, set[Any]]:
+FLOW = """
+flow: t
+version: 2
+numbers: ["100"]
+start: m
+nodes:
+  m:
+    kind: menu
+    prompts: [sound:menu]
+    options: {"1": bye}
+  bye:
+    kind: hangup
+    prompts: [sound:goodbye]
+"""
+
+
+async def _service(
+    engine: AsyncEngine, ari: FakeAri, tmp_path: Path
+) -> tuple[CallService, Writer, set[Any]]:
     tasks: set[asyncio.Task[None]] = set()
 
     def spawn(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -69,6 +90,10 @@ async def _service(engine: AsyncEngine, ari: FakeAri) -> tuple[CallService, Writ
         tasks.add(task)
         return task
 
+    (tmp_path / "flows").mkdir(exist_ok=True)
+    (tmp_path / "flows" / "t.yaml").write_text(FLOW)
+    flows = FlowRegistry(tmp_path / "flows")
+    flows.reload()
     rest = AriRest("http://asterisk", "ari-app", "x", transport=httpx.MockTransport(ari))
     writer = Writer()
     service = CallService(
@@ -76,7 +101,8 @@ async def _service(engine: AsyncEngine, ari: FakeAri) -> tuple[CallService, Writ
         application="ari-app",
         store=CallStore(engine),
         writer=writer,
-        config=Config("sound:hello-world"),
+        flows=flows,
+        backends=Backends(),
         spawn=spawn,
     )
     return service, writer, tasks
@@ -92,48 +118,63 @@ async def _settle(writer: Writer, tasks: set[Any]) -> None:
 
 
 async def test_a_restarted_service_adopts_each_live_call_where_it_is_and_closes_the_lost(
-    engine: AsyncEngine,
+    engine: AsyncEngine, tmp_path: Path
 ) -> None:
     store = CallStore(engine)
     # left unfinished in the database by the previous process; Asterisk no longer has it
-    await store.save(call_row(Call("gone", "5550000", "100", T0, Phase.WELCOME, answered_at=T0)))
+    await store.save(call_row(Call("gone", "5550000", "100", T0, Phase.IVR, answered_at=T0)))
     ari = FakeAri(
         channels={
             "ringing": _channel("ringing", "Ring", None),
-            "playing": _channel("playing", "Up", "welcome"),
-            "played": _channel("played", "Up", "welcome"),
+            "menu": _channel(
+                "menu",
+                "Up",
+                {
+                    "step": "ivr",
+                    "node": "m",
+                    "language": "en",
+                    "variables": {},
+                    "playback": "menu-p3",
+                },
+            ),
+            "leaving": _channel("leaving", "Up", {"step": "leaving"}),
         },
-        playbacks={"playing-welcome"},
+        playbacks=set(),
     )
-    service, writer, tasks = await _service(engine, ari)
+    service, writer, tasks = await _service(engine, ari, tmp_path)
     await service.reconcile()
     await _settle(writer, tasks)
 
     assert ("POST", "/channels/ringing/answer") in ari.requests
-    assert ("DELETE", "/channels/played") in ari.requests  # its prompt ended meanwhile
-    assert not any(path.startswith("/channels/playing/play") for _, path in ari.requests)
-    assert ("DELETE", "/channels/playing") not in ari.requests  # still listening to the prompt
+    assert ("DELETE", "/playbacks/menu-p3") in ari.requests  # the old prompt stops
+    assert ("POST", "/channels/menu/play/menu-p4") in ari.requests  # the menu starts again
+    assert ("DELETE", "/channels/leaving") in ari.requests
     assert {call_id: call.phase for call_id, call in service.calls.items()} == {
         "ringing": Phase.ANSWERING,
-        "playing": Phase.WELCOME,
-        "played": Phase.HANGING_UP,
+        "menu": Phase.IVR,
+        "leaving": Phase.HANGING_UP,
     }
     lost = await store.get("gone")
     assert lost is not None
     assert lost.ended_at is not None
     assert lost.hangup_cause_text == LOST_CAUSE_TEXT
     assert lost.hangup_side is None
-    for call_id in ("ringing", "playing", "played"):
-        assert ("POST", "/applications/ari-app/subscription") in ari.requests, call_id
+    subscriptions = [r for r in ari.requests if r == ("POST", "/applications/ari-app/subscription")]
+    assert len(subscriptions) == 3
 
 
-async def test_commands_of_one_call_run_in_the_order_the_logic_gave_them(
-    engine: AsyncEngine,
+async def test_the_step_is_on_the_channel_before_the_prompt_starts(
+    engine: AsyncEngine, tmp_path: Path
 ) -> None:
     ari = FakeAri(channels={"c": _channel("c", "Up", None)}, playbacks=set())
-    service, writer, tasks = await _service(engine, ari)
+    service, writer, tasks = await _service(engine, ari, tmp_path)
     await service.reconcile()
     await _settle(writer, tasks)
     remember = ari.requests.index(("POST", "/channels/c/variable"))
-    play = ari.requests.index(("POST", "/channels/c/play/c-welcome"))
-    assert remember < play  # the step is on the channel before the prompt starts
+    play = ari.requests.index(("POST", "/channels/c/play/c-p1"))
+    assert remember < play
+    record = await CallStore(engine).get("c")
+    assert record is not None
+    assert (record.flow, record.flow_version, record.phase) == ("t", 2, "ivr")
+    assert record.ivr_path is not None
+    assert [step["node"] for step in record.ivr_path] == ["m"]

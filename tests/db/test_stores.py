@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,8 +18,10 @@ from ari_app.api.deps import ApiContext
 from ari_app.domain.call import Call, HangupSide, Phase
 from ari_app.services import tokens
 from ari_app.services.calls import call_row
+from ari_app.services.flows import FlowRegistry
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+DEMO_FLOWS = Path(__file__).resolve().parents[2] / "dialplan" / "flows"
 
 
 @pytest.fixture
@@ -46,7 +49,7 @@ async def test_migrations_create_the_schema_and_running_them_twice_is_harmless(
 async def test_a_call_saved_at_each_step_ends_as_one_complete_row(engine: AsyncEngine) -> None:
     store = CallStore(engine)
     await store.save(call_row(_call()))
-    await store.save(call_row(_call(phase=Phase.WELCOME, answered_at=T0 + timedelta(seconds=1))))
+    await store.save(call_row(_call(phase=Phase.IVR, answered_at=T0 + timedelta(seconds=1))))
     await store.save(
         call_row(
             _call(
@@ -129,7 +132,9 @@ async def test_the_api_wants_a_token_except_for_health(engine: AsyncEngine) -> N
     async def health() -> tuple[bool, dict[str, object]]:
         return await ping(engine), {"database": {"reachable": True}}
 
-    api = create_api(ApiContext(calls=calls, tokens=token_store, health=health))
+    flows = FlowRegistry(DEMO_FLOWS)
+    flows.reload()
+    api = create_api(ApiContext(calls=calls, tokens=token_store, health=health, flows=flows))
     transport = httpx.ASGITransport(app=api)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         assert (await client.get("/healthz")).status_code == 200
@@ -145,6 +150,11 @@ async def test_the_api_wants_a_token_except_for_health(engine: AsyncEngine) -> N
         assert (await client.get("/api/v1/calls/none", headers=good)).status_code == 404
         assert (await client.get("/api/v1/calls?limit=0", headers=good)).status_code == 422
         assert (await client.get("/openapi.json")).status_code == 401
+        assert (await client.get("/api/v1/ivr/flows")).status_code == 401
+        listed_flows = (await client.get("/api/v1/ivr/flows", headers=good)).json()
+        assert listed_flows == [{"name": "demo", "version": 1, "numbers": ["100"], "nodes": 15}]
+        reloaded = (await client.post("/api/v1/ivr/reload", headers=good)).json()
+        assert reloaded["loaded"] == ["demo v1 (demo.yaml)"]
         schema = (await client.get("/openapi.json", headers=good)).json()
         assert {"/healthz", "/api/v1/calls", "/api/v1/calls/{call_id}"} <= set(schema["paths"])
 

@@ -9,6 +9,7 @@ from ari_app.adapters.asterisk_local import LocalAsterisk
 from tests.integration.telephony import Service, read_env_file, start_service
 
 pytestmark = pytest.mark.asterisk
+FLOWS = Path(__file__).parent / "flows"
 
 
 @pytest.fixture
@@ -19,6 +20,7 @@ def service_env(local_asterisk: LocalAsterisk, tmp_path: Path) -> dict[str, str]
         "ARI_APP_DATABASE_URL": f"sqlite:///{tmp_path}/ari_app.db",
         "ARI_APP_AMI_PING_SECONDS": "1",
         "ARI_APP_RECONNECT_MAX_SECONDS": "1",
+        "ARI_APP_FLOWS_DIR": str(FLOWS),
     }
 
 

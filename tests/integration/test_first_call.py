@@ -58,15 +58,13 @@ async def test_first_call_is_answered_prompted_and_recorded(
     assert row["hangup_cause_text"] == "Normal Clearing"
     assert row["hangup_side"] == "service"
     assert row["phase"] == "ended"
+    assert (row["flow"], row["flow_version"], row["ivr_outcome"]) == ("hello", 1, "self_service")
+    assert [step["node"] for step in row["ivr_path"]] == ["hi", "bye"]
     # the log is JSON lines (not a terminal), and everything about the call names it
     logged = [json.loads(line) for line in service.lines if not line.startswith("ari-app: ")]
     about_call = [entry for entry in logged if entry.get("call_id") == call_id]
-    assert [entry["phase"] for entry in about_call if entry["event"] == "call_phase"] == [
-        "answering",
-        "welcome",
-        "hanging_up",
-        "ended",
-    ]
+    steps = [(e["phase"], e["node"]) for e in about_call if e["event"] == "call_step"]
+    assert steps == [("answering", None), ("ivr", "hi"), ("hanging_up", "bye"), ("ended", "bye")]
 
 
 async def test_fallback_plays_an_apology_when_the_service_is_stopped(
@@ -184,10 +182,11 @@ async def test_a_half_dead_link_to_asterisk_is_noticed_by_pings_and_replaced(
 async def test_a_call_in_progress_survives_a_restart_of_the_service(
     local_asterisk: LocalAsterisk, service_env: dict[str, str]
 ) -> None:
-    env = {**service_env, "ARI_APP_WELCOME_PROMPT": "sound:demo-thanks"}  # 5.5 s long
+    env = service_env
     first = await start_service(env)
     async with ari_observer(env) as observer:
-        call = asyncio.create_task(place_call(local_asterisk.settings.sip_port))
+        # 101 plays sound:demo-thanks, 5.5 s long
+        call = asyncio.create_task(place_call(local_asterisk.settings.sip_port, number="101"))
         started = await observer.wait_for("PlaybackStarted")
         await first.stop(signal.SIGKILL)  # no goodbye: as if the process crashed
 
@@ -200,8 +199,9 @@ async def test_a_call_in_progress_survives_a_restart_of_the_service(
             await second.stop()
 
     assert result.returncode == 0, result.output
-    # the prompt played on to its end: its speech is about 3.6 s of its 5.5 s
-    assert result.ear.audio_seconds() >= 3.0
+    # the adopted call plays its node's prompt again from the start: more than the
+    # prompt's own speech (about 3.6 s of its 5.5 s) reached the caller
+    assert result.ear.audio_seconds() >= 3.6
     assert row["answered_at"] is not None
     assert row["hangup_side"] == "service"
     assert row["hangup_cause"] == 16
@@ -253,7 +253,7 @@ async def test_call_events_are_published_on_mqtt(
     finally:
         await running.stop()
     assert result.returncode == 0, result.output
-    assert names == ["call_arrived", "call_answered", "prompt_finished", "call_ended"]
+    assert names == ["call_arrived", "call_answered", "ivr_finished", "hanging_up", "call_ended"]
 
 
 async def test_an_unreachable_broker_does_not_delay_calls(

@@ -1,20 +1,33 @@
-"""The call's transition table, with no I/O and no event loop."""
+"""The call's transition table with its IVR, with no I/O and no event loop."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ari_app.domain.call import Call, Config, HangupSide, Phase, step, welcome_playback_id
+from ari_app.domain.call import (
+    STEP_IVR,
+    STEP_LEAVING,
+    Call,
+    Config,
+    HangupSide,
+    Phase,
+    step,
+)
 from ari_app.domain.commands import (
     AnswerChannel,
+    ContinueInDialplan,
     HangupChannel,
+    LookUp,
     PlayPrompt,
     PublishCallEvent,
     RememberStep,
     SaveCall,
+    StartTimer,
+    StopPlayback,
     WatchChannel,
 )
 from ari_app.domain.events import (
@@ -24,24 +37,70 @@ from ari_app.domain.events import (
     ChannelAnswered,
     ChannelGone,
     CommandFailed,
+    DigitReceived,
+    IvrTimerFired,
+    LookupReturned,
     PromptFinished,
 )
+from ari_app.domain.ivr.flow import Flow, parse_flow
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-CONFIG = Config(welcome_prompt="sound:hello-world")
-ARRIVED = CallArrived("c1", "5551234", "100", T0)
+CONFIG = Config()
 
 
-def _kinds(commands: list[object]) -> list[type]:
+def _flow() -> Flow:
+    flow, problems = parse_flow(
+        {
+            "flow": "t",
+            "version": 3,
+            "start": "m",
+            "numbers": ["100"],
+            "nodes": {
+                "m": {
+                    "kind": "menu",
+                    "prompts": ["sound:menu"],
+                    "retries": 0,
+                    "on_failure": "bye",
+                    "options": {"1": "bye", "2": "out", "3": "q", "4": "vm", "5": "l"},
+                },
+                "bye": {"kind": "hangup", "prompts": ["sound:goodbye"]},
+                "out": {"kind": "transfer", "to": "5559999"},
+                "q": {"kind": "queue", "queue": "billing"},
+                "vm": {"kind": "voicemail", "mailbox": "100"},
+                "l": {
+                    "kind": "lookup",
+                    "url": "http://backend/x",
+                    "results": {"v": "v"},
+                    "next": "bye",
+                    "on_error": "bye",
+                },
+            },
+        }
+    )
+    assert flow is not None, problems
+    return flow
+
+
+FLOW = _flow()
+ARRIVED = CallArrived("c1", "5551234", "100", T0, FLOW)
+
+
+def _kinds(commands: list[Any]) -> list[type]:
     return [type(command) for command in commands]
 
 
-def _walk(*events: CallEvent) -> tuple[Call | None, list[object]]:
+def _walk(*events: CallEvent) -> tuple[Call | None, list[Any]]:
     call: Call | None = None
-    commands: list[object] = []
+    commands: list[Any] = []
     for offset, event in enumerate(events):
         call, out = step(call, event, T0 + timedelta(seconds=offset), CONFIG)
         commands.extend(out)
+    return call, commands
+
+
+def _in_menu() -> tuple[Call, list[Any]]:
+    call, commands = _walk(ARRIVED, ChannelAnswered("c1"), PromptFinished("c1", "c1-p1"))
+    assert call is not None
     return call, commands
 
 
@@ -49,54 +108,117 @@ def test_an_arriving_call_is_stored_announced_answered_and_watched() -> None:
     call, commands = step(None, ARRIVED, T0, CONFIG)
     assert call is not None
     assert call.phase is Phase.ANSWERING
-    assert (call.caller, call.dialled, call.started_at) == ("5551234", "100", T0)
+    assert call.flow is FLOW
     assert _kinds(commands) == [SaveCall, PublishCallEvent, AnswerChannel, WatchChannel]
 
 
-def test_the_welcome_plays_once_the_channel_is_up_and_the_step_is_remembered_first() -> None:
+def test_an_answered_call_enters_its_flow_and_the_step_is_kept_on_the_channel() -> None:
     call, commands = _walk(ARRIVED, ChannelAnswered("c1"))
     assert call is not None
-    assert call.phase is Phase.WELCOME
+    assert call.phase is Phase.IVR
     assert call.answered_at == T0 + timedelta(seconds=1)
-    remember, play = commands[-2:]
-    assert remember == RememberStep("c1", "welcome")
-    assert play == PlayPrompt("c1", welcome_playback_id("c1"), "sound:hello-world")
+    remember = next(c for c in commands if isinstance(c, RememberStep))
+    assert remember.step == STEP_IVR
+    assert remember.ivr["node"] == "m"
+    assert commands[-1] == PlayPrompt("c1", "c1-p1", ("sound:menu",), "en")
 
 
-def test_the_service_hangs_up_when_the_welcome_finished() -> None:
-    call, commands = _walk(ARRIVED, ChannelAnswered("c1"), PromptFinished("c1", "c1-welcome"))
+def test_the_menu_listens_once_its_prompt_is_done_and_a_key_moves_on() -> None:
+    call, commands = _in_menu()
+    assert commands[-1] == StartTimer("c1", 1, 5.0)
+    call, commands = step(call, DigitReceived("c1", "1"), T0, CONFIG)
     assert call is not None
-    assert call.phase is Phase.HANGING_UP
-    assert commands[-1] == HangupChannel("c1", "normal")
+    assert call.ivr is not None
+    assert call.ivr.node == "bye"
+    assert commands[-1] == PlayPrompt("c1", "c1-p2", ("sound:goodbye",), "en")
 
 
-def test_another_playback_finishing_does_not_end_the_welcome() -> None:
-    call, commands = _walk(ARRIVED, ChannelAnswered("c1"), PromptFinished("c1", "other"))
+def test_a_key_during_the_prompt_stops_that_playback() -> None:
+    call, commands = _walk(ARRIVED, ChannelAnswered("c1"), DigitReceived("c1", "1"))
+    assert StopPlayback("c1", "c1-p1") in commands
     assert call is not None
-    assert call.phase is Phase.WELCOME
-    assert HangupChannel not in _kinds(commands)
+    assert call.playback == "c1-p2"
+    # the stopped playback's PlaybackFinished changes nothing
+    assert step(call, PromptFinished("c1", "c1-p1"), T0, CONFIG) == (call, [])
 
 
-def test_the_call_record_is_complete_when_the_channel_is_gone_after_our_hangup() -> None:
+def test_self_service_ends_in_our_hang_up_with_the_path_and_outcome_saved() -> None:
     call, commands = _walk(
         ARRIVED,
         ChannelAnswered("c1"),
-        PromptFinished("c1", "c1-welcome"),
+        DigitReceived("c1", "1"),
+        PromptFinished("c1", "c1-p2"),
         ChannelGone("c1", 16, "Normal Clearing"),
     )
-    saved = commands[-2]
-    assert isinstance(saved, SaveCall)
-    ended = saved.call
-    assert call == ended
-    assert ended.phase is Phase.ENDED
-    assert (ended.hangup_cause, ended.hangup_side) == (16, HangupSide.SERVICE)
-    assert ended.ended_at == T0 + timedelta(seconds=3)
+    assert call is not None
+    assert HangupChannel("c1", "normal") in commands
+    assert call.phase is Phase.ENDED
+    assert call.hangup_side is HangupSide.SERVICE
+    assert call.ivr is not None
+    assert call.ivr.outcome is not None
+    assert call.ivr.outcome.kind == "self_service"
+    assert [s.node for s in call.ivr.path] == ["m", "bye"]
+    assert isinstance(commands[-2], SaveCall)
 
 
-def test_a_caller_who_hangs_up_during_the_welcome_is_recorded_as_the_caller() -> None:
+def test_a_transfer_and_voicemail_hand_the_call_to_the_dialplan() -> None:
+    call, commands = _walk(ARRIVED, ChannelAnswered("c1"), DigitReceived("c1", "2"))
+    assert commands[-1] == ContinueInDialplan("c1", "ari-app-transfer", "5559999")
+    assert call is not None
+    assert call.phase is Phase.LEAVING
+    _, commands = _walk(ARRIVED, ChannelAnswered("c1"), DigitReceived("c1", "4"))
+    assert commands[-1] == ContinueInDialplan("c1", "ari-app-voicemail", "100")
+
+
+def test_a_queued_call_hears_that_it_cannot_be_routed_yet_and_is_hung_up() -> None:
+    call, commands = _walk(ARRIVED, ChannelAnswered("c1"), DigitReceived("c1", "3"))
+    assert call is not None
+    assert call.phase is Phase.LEAVING
+    assert commands[-1] == PlayPrompt("c1", "c1-p2", CONFIG.not_routed_prompts, "en")
+    assert RememberStep("c1", STEP_LEAVING) in commands
+    call, commands = step(call, PromptFinished("c1", "c1-p2"), T0, CONFIG)
+    assert commands[-1] == HangupChannel("c1", "normal")
+
+
+def test_a_lookup_goes_out_and_its_answer_comes_back_to_the_ivr() -> None:
+    call, commands = _walk(ARRIVED, ChannelAnswered("c1"), DigitReceived("c1", "5"))
+    look = commands[-1]
+    assert isinstance(look, LookUp)
+    assert (look.url, look.timeout) == ("http://backend/x", 2.0)
+    call, commands = step(call, LookupReturned("c1", look.seq, {"v": "7"}), T0, CONFIG)
+    assert call is not None
+    assert call.ivr is not None
+    assert call.ivr.variables == {"v": "7"}
+
+
+def test_a_timer_expiring_reaches_the_engine() -> None:
+    call, _ = _in_menu()
+    call, _ = step(call, IvrTimerFired("c1", 1), T0, CONFIG)
+    assert call is not None
+    assert call.ivr is not None
+    assert call.ivr.node == "bye"  # no retries: the failure target
+
+
+def test_a_prompt_asterisk_cannot_play_does_not_stall_the_flow() -> None:
+    call, _ = _walk(ARRIVED, ChannelAnswered("c1"))
+    call, commands = step(call, CommandFailed("c1", "PlayPrompt", "404"), T0, CONFIG)
+    assert commands[-1] == StartTimer("c1", 1, 5.0)
+
+
+def test_a_caller_who_hangs_up_in_the_ivr_is_recorded_with_that_outcome() -> None:
     call, _ = _walk(ARRIVED, ChannelAnswered("c1"), ChannelGone("c1", 16, "Normal Clearing"))
     assert call is not None
     assert call.hangup_side is HangupSide.CALLER
+    assert call.ivr is not None
+    assert call.ivr.outcome is not None
+    assert call.ivr.outcome.kind == "caller_hung_up"
+
+
+def test_a_number_without_a_flow_hears_an_apology_and_is_hung_up() -> None:
+    call, commands = _walk(CallArrived("c1", "5551234", "199", T0, None), ChannelAnswered("c1"))
+    assert call is not None
+    assert call.phase is Phase.LEAVING
+    assert commands[-1] == PlayPrompt("c1", "c1-p1", CONFIG.no_flow_prompts, "en")
 
 
 def test_a_call_abandoned_before_answer_has_no_answer_time() -> None:
@@ -112,22 +234,9 @@ def test_a_call_lost_while_nobody_watched_has_no_side() -> None:
     assert call.hangup_side is None
 
 
-def test_a_prompt_that_cannot_be_played_ends_the_call_rather_than_leaving_silence() -> None:
-    call, commands = _walk(ARRIVED, ChannelAnswered("c1"), CommandFailed("c1", "PlayPrompt", "x"))
-    assert call is not None
-    assert call.phase is Phase.HANGING_UP
-    assert commands[-1] == HangupChannel("c1", "normal")
-
-
 def test_a_repeated_stasis_start_changes_nothing() -> None:
     first, _ = step(None, ARRIVED, T0, CONFIG)
-    again, commands = step(first, ARRIVED, T0 + timedelta(seconds=5), CONFIG)
-    assert again == first
-    assert commands == []
-
-
-def test_events_for_an_unknown_call_are_ignored() -> None:
-    assert step(None, ChannelAnswered("nobody"), T0, CONFIG) == (None, [])
+    assert step(first, ARRIVED, T0, CONFIG) == (first, [])
 
 
 def _adopted(**facts: object) -> CallAdopted:
@@ -138,7 +247,7 @@ def _adopted(**facts: object) -> CallAdopted:
         started_at=T0,
         channel_up=True,
         step=None,
-        playback_active=False,
+        flow=FLOW,
     )
     return CallAdopted(**{**base, **facts})  # type: ignore[arg-type]
 
@@ -148,54 +257,47 @@ def test_an_adopted_ringing_call_is_answered() -> None:
     assert call is not None
     assert call.phase is Phase.ANSWERING
     assert AnswerChannel("c1") in commands
-    assert WatchChannel("c1") in commands
 
 
-def test_an_adopted_answered_call_without_a_step_gets_its_welcome() -> None:
-    call, commands = step(None, _adopted(), T0, CONFIG)
+def test_an_adopted_call_in_the_ivr_starts_its_node_again_with_its_variables() -> None:
+    position = {"node": "bye", "language": "en", "variables": {"v": "1"}, "playback": "c1-p4"}
+    call, commands = step(None, _adopted(step=STEP_IVR, ivr=position), T0, CONFIG)
     assert call is not None
-    assert call.phase is Phase.WELCOME
-    assert PlayPrompt in _kinds(commands)
+    assert call.phase is Phase.IVR
+    assert call.ivr is not None
+    assert (call.ivr.node, call.ivr.variables) == ("bye", {"v": "1"})
+    assert StopPlayback("c1", "c1-p4") in commands
+    assert commands[-1] == PlayPrompt("c1", "c1-p5", ("sound:goodbye",), "en")
 
 
-def test_an_adopted_call_whose_welcome_still_plays_waits_for_it() -> None:
-    answered = T0 + timedelta(seconds=1)
-    call, commands = step(
-        None, _adopted(step="welcome", playback_active=True, answered_at=answered), T0, CONFIG
-    )
-    assert call is not None
-    assert call.phase is Phase.WELCOME
-    assert call.answered_at == answered
-    assert not {PlayPrompt, HangupChannel} & set(_kinds(commands))
-
-
-def test_an_adopted_call_whose_welcome_ended_meanwhile_is_hung_up() -> None:
-    call, commands = step(None, _adopted(step="welcome", playback_active=False), T0, CONFIG)
+def test_an_adopted_call_on_its_way_out_is_hung_up() -> None:
+    call, commands = step(None, _adopted(step=STEP_LEAVING), T0, CONFIG)
     assert call is not None
     assert call.phase is Phase.HANGING_UP
     assert commands[-1] == HangupChannel("c1", "normal")
-    assert PlayPrompt not in _kinds(commands)  # the caller does not hear it twice
-
-
-def test_adopting_a_call_already_known_changes_nothing() -> None:
-    known, _ = step(None, ARRIVED, T0, CONFIG)
-    assert step(known, _adopted(), T0, CONFIG) == (known, [])
 
 
 EVENTS = st.sampled_from(
     [
         ChannelAnswered("c1"),
-        PromptFinished("c1", "c1-welcome"),
-        PromptFinished("c1", "other"),
+        PromptFinished("c1", "c1-p1"),
+        PromptFinished("c1", "c1-p2"),
+        DigitReceived("c1", "1"),
+        DigitReceived("c1", "3"),
+        DigitReceived("c1", "9"),
+        IvrTimerFired("c1", 1),
+        IvrTimerFired("c1", 2),
+        LookupReturned("c1", 1, None, "down"),
         ChannelGone("c1", 16, "Normal Clearing"),
         ChannelGone("c1", None, None),
+        CommandFailed("c1", "PlayPrompt", "404"),
         CommandFailed("c1", "AnswerChannel", "404"),
         ARRIVED,
     ]
 )
 
 
-@given(st.lists(EVENTS, max_size=12))
+@given(st.lists(EVENTS, max_size=14))
 def test_any_event_order_keeps_the_call_consistent(events: list[CallEvent]) -> None:
     call, _ = step(None, ARRIVED, T0, CONFIG)
     ended_once = False
@@ -205,10 +307,8 @@ def test_any_event_order_keeps_the_call_consistent(events: list[CallEvent]) -> N
         assert call is not None
         if before is not None and before.phase is Phase.ENDED:
             assert commands == []
-            assert call == before
+            assert call == before  # nothing happens after the end
         if call.phase is Phase.ENDED and not ended_once:
             ended_once = True
             assert any(isinstance(c, SaveCall) and c.call == call for c in commands)
         assert call.answered_at is None or call.answered_at >= call.started_at
-        if call.ended_at is not None:
-            assert call.ended_at >= (call.answered_at or call.started_at)

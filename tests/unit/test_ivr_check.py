@@ -8,7 +8,7 @@ import pytest
 
 from ari_app.adapters.flow_files import parse_text
 from ari_app.cli import main
-from ari_app.ivr_cli import check_file
+from ari_app.services.flows import check_file
 
 FLOWS = Path(__file__).parent / "flows"
 DEMO = Path(__file__).resolve().parents[2] / "dialplan" / "flows" / "demo.yaml"

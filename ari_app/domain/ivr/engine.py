@@ -172,6 +172,23 @@ def start(flow: Flow, caller: str, now: datetime) -> Result:
     return _enter(session, flow, flow.start, now, "")
 
 
+def resume(
+    flow: Flow, caller: str, node: str, variables: Mapping[str, str], language: str, now: datetime
+) -> Result:
+    """Re-enter a node (its prompts again) after the service restarted in the middle of it."""
+    node = node if node in flow.nodes else flow.start
+    session = Session(
+        flow.name,
+        flow.version,
+        caller,
+        node,
+        language or flow.language,
+        Waiting.DONE,
+        variables=dict(variables),
+    )
+    return _enter(session, flow, node, now, "resumed after a restart")
+
+
 def _enter(
     session: Session, flow: Flow, name: str, now: datetime, note: str, hops: int = 0
 ) -> Result:

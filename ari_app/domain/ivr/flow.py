@@ -166,6 +166,7 @@ class Flow:
     language: str = "en"
     schedules: Mapping[str, Schedule] = field(default_factory=dict)
     lists: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    numbers: tuple[str, ...] = ()  # the service numbers whose callers this flow answers
 
 
 def targets(node: Node) -> list[tuple[str, str]]:
@@ -460,6 +461,10 @@ def parse_flow(data: Any) -> tuple[Flow | None, list[Problem]]:
     version = r.get("version", int, check=lambda v: None if v >= 1 else "must be 1 or more")
     start = r.get("start", str)
     language = r.get("language", str, "en")
+    numbers = tuple(str(n) for n in (r.get("numbers", list, []) or []))
+    for index, number in enumerate(numbers):
+        if not re.fullmatch(r"[0-9*#+]{1,32}", number):
+            r.fail(f"'{number}' is not a service number", "numbers", index)
     nodes_data = r.get("nodes", dict) or {}
     nodes = {
         str(key): node
@@ -472,12 +477,12 @@ def parse_flow(data: Any) -> tuple[Flow | None, list[Problem]]:
         if (schedule := _schedule(str(key), value, problems)) is not None
     }
     lists: dict[str, frozenset[str]] = {}
-    for key, numbers in (r.get("lists", dict, {}) or {}).items():
-        if not isinstance(numbers, list):
+    for key, callers in (r.get("lists", dict, {}) or {}).items():
+        if not isinstance(callers, list):
             r.fail("a list of numbers is expected", "lists", str(key))
             continue
-        lists[str(key)] = frozenset(str(number) for number in numbers)
+        lists[str(key)] = frozenset(str(caller) for caller in callers)
     r.finish()
     if name is None or version is None or start is None or problems:
         return None, problems
-    return Flow(name, version, start, nodes, language, schedules, lists), problems
+    return Flow(name, version, start, nodes, language, schedules, lists, numbers), problems

@@ -1,0 +1,86 @@
+"""The flows in force: loaded from a folder, checked, swapped in whole on reload.
+
+A file that fails its check never replaces the version in force; the other
+files still load. Calls hold the Flow object they started with, so a reload
+changes what new calls get and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from ari_app.adapters import flow_files
+from ari_app.domain.ivr.check import load_flow
+from ari_app.domain.ivr.flow import Flow
+
+log = structlog.get_logger(__name__)
+
+
+def check_file(path: Path) -> tuple[Flow | None, list[str]]:
+    """The flow in a file, or the problems that keep it out, as `file:line: reason` lines."""
+    document = flow_files.read(path)
+    if document.problems:
+        return None, [str(problem) for problem in document.problems]
+    flow, problems = load_flow(document.data)
+    located = sorted(
+        {document.locate(problem) for problem in problems},
+        key=lambda found: (found.line, found.message),
+    )
+    return flow, [str(problem) for problem in located]
+
+
+@dataclass
+class Reload:
+    loaded: list[str] = field(default_factory=list)  # "name vN (file)"
+    kept: list[str] = field(default_factory=list)  # flows whose new file was refused
+    problems: list[str] = field(default_factory=list)
+
+
+class FlowRegistry:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.flows: dict[str, Flow] = {}  # by flow name
+        self._files: dict[Path, str] = {}  # file -> flow name it last gave
+        self._by_number: dict[str, Flow] = {}
+
+    def reload(self) -> Reload:
+        """Read every *.yaml of the folder; keep the previous version of any that fails."""
+        report = Reload()
+        fresh: dict[str, Flow] = {}
+        for path in sorted(self.folder.glob("*.yaml")):
+            flow, problems = check_file(path)
+            if flow is None:
+                report.problems += problems
+                previous = self._files.get(path)
+                if previous in self.flows:
+                    fresh[previous] = self.flows[previous]
+                    report.kept.append(f"{previous} v{self.flows[previous].version}")
+                continue
+            if flow.name in fresh:
+                report.problems.append(f"{path}: flow name '{flow.name}' is used by another file")
+                continue
+            fresh[flow.name] = flow
+            self._files[path] = flow.name
+            report.loaded.append(f"{flow.name} v{flow.version} ({path.name})")
+        owners: dict[str, str] = {}
+        for flow in fresh.values():
+            for number in flow.numbers:
+                if number in owners:
+                    report.problems.append(
+                        f"number {number} is claimed by flows '{owners[number]}' and '{flow.name}'"
+                    )
+                owners.setdefault(number, flow.name)
+        self.flows = fresh
+        self._by_number = {number: fresh[name] for number, name in owners.items()}
+        log.info(
+            "flows_loaded", loaded=report.loaded, kept=report.kept, problems=len(report.problems)
+        )
+        for problem in report.problems:
+            log.error("flow_refused", problem=problem)
+        return report
+
+    def for_number(self, number: str) -> Flow | None:
+        return self._by_number.get(number)
