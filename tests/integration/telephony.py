@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from websockets.asyncio.client import connect
 
 REPO = Path(__file__).resolve().parents[2]
 CALLER_SCENARIO = REPO / "tests" / "sipp" / "caller.xml"
+HANGS_UP_SCENARIO = REPO / "tests" / "sipp" / "caller_hangs_up.xml"
 CARRIER_ADDRESS = "127.0.0.2"
 
 
@@ -96,19 +98,99 @@ def _collect_traces(folder: Path) -> str:
     return text
 
 
+KEY_EVENTS = {**{str(digit): digit for digit in range(10)}, "*": 10, "#": 11}
+
+
+def key_pcap(path: Path, key: str, press: int) -> Path:
+    """One RFC 2833 key press as a pcap for SIPp's play_pcap_audio.
+
+    It follows the shape of the pcaps in /usr/share/sip-tester (seven 20 ms updates, then three
+    end packets; 280 ms in all), but each press gets its own RTP timestamp and sequence numbers:
+    the shipped pcaps all carry one timestamp, so Asterisk takes a second press of the same key
+    for a copy of the first and drops it.
+    """
+    timestamp, sequence = 8000 + press * 16000, 1000 + press * 16
+    records = []
+    for index in range(10):
+        end = index >= 7
+        duration = min(index, 7) * 320
+        marker = 0x80 if index == 0 else 0
+        rtp = struct.pack("!BBHII", 0x80, marker | 101, sequence + index, timestamp, 0x0E05384E)
+        rtp += struct.pack("!BBH", KEY_EVENTS[key], (0x80 if end else 0) | 10, duration)
+        udp = struct.pack("!HHHH", 49176, 10000, 8 + len(rtp), 0) + rtp
+        ip = struct.pack(
+            "!BBHHHBBH4s4s",
+            0x45,
+            0,
+            20 + len(udp),
+            index,
+            0,
+            64,
+            17,
+            0,
+            bytes([192, 168, 0, 3]),
+            bytes([192, 168, 0, 1]),
+        )
+        frame = bytes(6) + bytes(6) + b"\x08\x00" + ip + udp
+        seconds, micros = divmod(min(index, 7) * 20_000, 1_000_000)
+        records.append(struct.pack("<IIII", seconds, micros, len(frame), len(frame)) + frame)
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + b"".join(records))
+    return path
+
+
+def keyed_scenario(
+    folder: Path, keys: list[tuple[float, str]], template: Path, hang_up_after: float | None
+) -> Path:
+    """A caller scenario with key presses: (seconds to wait first, key) each.
+
+    SIPp reads a pause's length when it loads the scenario, so the caller's hang-up delay is
+    written into the file here rather than passed as a -key.
+    """
+    steps = []
+    for press, (wait, key) in enumerate(keys):
+        pcap = key_pcap(folder / f"key-{press}.pcap", key, press)
+        steps.append(
+            f'<pause milliseconds="{int(wait * 1000)}"/>'
+            f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>'
+        )
+    text = template.read_text().replace(
+        "<!-- keys: tests put RFC 2833 key presses here (pauses and pcap plays) -->",
+        "\n".join(steps),
+    )
+    if hang_up_after is not None:
+        text = text.replace("[hangup_ms]", str(int(hang_up_after * 1000)))
+    path = folder / "caller_keys.xml"
+    path.write_text(text)
+    return path
+
+
 async def place_call(
-    sip_port: int, *, number: str = "100", caller: str = "5551234", timeout: float = 40.0
+    sip_port: int,
+    *,
+    number: str = "100",
+    caller: str = "5551234",
+    keys: list[tuple[float, str]] | None = None,
+    hang_up_after: float | None = None,
+    timeout: float = 60.0,
 ) -> CallResult:
-    """One call from the carrier trunk (SIPp on 127.0.0.2) that waits for the far end's BYE."""
+    """One call from the carrier trunk (SIPp on 127.0.0.2) that waits for the far end's BYE,
+    or hangs up itself `hang_up_after` seconds after its last key.
+
+    `keys` are pressed as RFC 2833 events, each after waiting its seconds.
+    """
+    template = CALLER_SCENARIO if hang_up_after is None else HANGS_UP_SCENARIO
     async with rtp_ear() as (ear, rtp_port):
         traces = tempfile.mkdtemp(prefix="ari-app-sipp-")
+        scenario = keyed_scenario(Path(traces), keys or [], template, hang_up_after)
+        media = ["-mp", str(free_port(socket.SOCK_DGRAM, CARRIER_ADDRESS))]
         local_port = free_port(socket.SOCK_DGRAM, CARRIER_ADDRESS)
         started = asyncio.get_running_loop().time()
         process = await asyncio.create_subprocess_exec(
             "sipp",
             f"127.0.0.1:{sip_port}",
             "-sf",
-            str(CALLER_SCENARIO),
+            str(scenario),
+            *media,
             "-i",
             CARRIER_ADDRESS,
             "-p",
