@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # mmdebstrap builds the Asterisk root (the Debian keyring lets it do so on Ubuntu too);
-# sip-tester is SIPp, the callers of the tests and of `make call`
-APT_PACKAGES := mmdebstrap debian-archive-keyring sip-tester
+# sip-tester is SIPp, the callers of the tests and of `make call`;
+# espeak-ng and sox speak the project's own prompts (`ari-app prompts build`)
+APT_PACKAGES := mmdebstrap debian-archive-keyring sip-tester espeak-ng sox
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # extra pytest arguments, e.g. make test PYTEST_ARGS="-k first_call -x"
 PYTEST_ARGS ?=
@@ -44,18 +45,27 @@ services:
 
 asterisk: deps venv
 	$(BIN)/ari-app asterisk up
+	$(BIN)/ari-app prompts build
 
 run: asterisk
 	@echo
+	@echo "The demo flow (dialplan/flows/demo.yaml) answers 100: 1 billing (accounts 123456,"
+	@echo "555000 have a balance), 2 support, 0 operator. Its balance lookup asks the demo"
+	@echo "backend, which runs beside the service on 127.0.0.1:8090."
 	@echo "Call the demo number 100 from another terminal:  make call"
 	@echo "or with SIPp directly (the simulated carrier trunk is 127.0.0.2):"
 	@echo "  sipp 127.0.0.1:5060 -sf tests/sipp/caller.xml -i 127.0.0.2 -p 5070 -s 100 \\"
 	@echo "       -key caller 5551234 -key rtp_port 40000 -m 1 -recv_timeout 30s -nostdin"
 	@echo
+	$(BIN)/ari-app demo-backend --port 8090 & backend=$$!; trap 'kill $$backend' EXIT; \
 	$(BIN)/ari-app --env-file "$$($(BIN)/ari-app asterisk env)" run
 
+# make call KEYS="1,,123456#": press keys (a comma waits 3 s more; see --help);
+# CALLER=5557777 calls as an ordinary caller (the default 5551234 is a test line, open 24/7)
+KEYS ?=
+CALLER ?= 5551234
 call: venv
-	$(BIN)/python -m tests.integration.telephony --sip-port 5060
+	$(BIN)/python -m tests.integration.telephony --sip-port 5060 --caller $(CALLER) --keys "$(KEYS)"
 
 lint: venv
 	$(BIN)/ruff check .

@@ -22,6 +22,7 @@ from ari_app.adapters.db import CallStore, TokenStore, Writer, engine_for, migra
 from ari_app.adapters.mqtt import MqttPublisher
 from ari_app.api.app import create_api
 from ari_app.api.deps import ApiContext
+from ari_app.domain.ivr.sounds import SoundCatalog
 from ari_app.services import stasis
 from ari_app.services.calls import CallService
 from ari_app.services.flows import FlowRegistry
@@ -108,6 +109,10 @@ async def _open_database(settings: Settings) -> Any:
     return engine
 
 
+async def _sounds(ari: AriRest) -> SoundCatalog:
+    return SoundCatalog.from_ari(await ari.sounds())
+
+
 async def build(settings: Settings) -> Parts:
     """Check every part the settings name, then build the service. Raises StartupError."""
     engine = await _open_database(settings)
@@ -172,8 +177,8 @@ async def build(settings: Settings) -> Parts:
 
     if not settings.flows_dir.is_dir():
         raise StartupError(f"{settings.flows_dir} is not a folder", "ARI_APP_FLOWS_DIR")
-    flows = FlowRegistry(settings.flows_dir)
-    flows.reload()  # a flow that fails its check is logged and left out; the others serve
+    flows = FlowRegistry(settings.flows_dir, lambda: _sounds(ari))
+    await flows.reload()  # a flow that fails its check is logged and left out; the others serve
     backends = Backends()
     api = create_api(ApiContext(calls=store, tokens=tokens, health=health, flows=flows))
     server = _Server(
@@ -275,8 +280,12 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+
     # SIGHUP reloads the flows: new calls take the new versions, live calls keep theirs
-    loop.add_signal_handler(signal.SIGHUP, parts.flows.reload)
+    async def reload_flows() -> None:
+        await parts.flows.reload()
+
+    loop.add_signal_handler(signal.SIGHUP, lambda: _spawn(parts.tasks, reload_flows()))
     log.info(
         "started",
         application=settings.ari_application,

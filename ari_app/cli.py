@@ -121,9 +121,10 @@ def parser() -> argparse.ArgumentParser:
     render.add_argument("out")
     asterisk.set_defaults(handler=_asterisk)
 
-    from ari_app import ivr_cli
+    from ari_app import ivr_cli, prompts_cli
 
     ivr_cli.add_parser(commands)
+    prompts_cli.add_parsers(commands)
     return top
 
 

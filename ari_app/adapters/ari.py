@@ -112,6 +112,10 @@ class AriRest:
             priority=1,
         )
 
+    async def sounds(self) -> list[dict[str, Any]]:
+        """Every sound Asterisk can play, with the languages and formats it has."""
+        return list(await self.request("GET", "/sounds"))
+
     async def playback_exists(self, playback_id: str) -> bool:
         try:
             await self.request("GET", f"/playbacks/{playback_id}")

@@ -313,6 +313,30 @@ class LocalAsterisk:
                 time.sleep(0.1)
         return True
 
+    def has_root(self) -> bool:
+        return (self.root / ROOT_MARKER).exists()
+
+    def sounds_dir(self, language: str) -> Path:
+        """The root's sounds folder for a language, as the host sees it. Debian makes
+        sounds/en a link to /etc/alternatives inside the root, so links are followed
+        the way the chrooted Asterisk follows them."""
+        path = self.root
+        todo = ["usr", "share", "asterisk", "sounds", language]
+        for _ in range(40):
+            if not todo:
+                return path
+            part = todo.pop(0)
+            candidate = path / part
+            if candidate.is_symlink():
+                target = os.readlink(candidate)
+                if target.startswith("/"):
+                    path, todo = self.root, [*Path(target).parts[1:], *todo]
+                else:
+                    todo = [*Path(target).parts, *todo]
+                continue
+            path = candidate.parent if part == ".." else candidate
+        raise LocalAsteriskError(f"too many links under the sounds folder for '{language}'")
+
     def cli(self, command: str) -> str:
         """Run one Asterisk CLI command in the running instance and return its output."""
         if self.pid() is None:

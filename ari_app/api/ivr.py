@@ -21,6 +21,7 @@ class ReloadPublic(BaseModel):
     loaded: list[str]
     kept: list[str]
     problems: list[str]
+    prompts_checked: str
 
 
 @router.get("/flows")
@@ -35,5 +36,10 @@ async def list_flows(ctx: Context, _: Authorized) -> list[FlowPublic]:
 @router.post("/reload")
 async def reload_flows(ctx: Context, _: Authorized) -> ReloadPublic:
     """Read the flow files again; a file that fails its check keeps the version in force."""
-    report = ctx.flows.reload()
-    return ReloadPublic(loaded=report.loaded, kept=report.kept, problems=report.problems)
+    report = await ctx.flows.reload()
+    return ReloadPublic(
+        loaded=report.loaded,
+        kept=report.kept,
+        problems=report.problems,
+        prompts_checked=report.prompts_checked,
+    )

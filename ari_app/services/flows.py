@@ -2,29 +2,35 @@
 
 A file that fails its check never replaces the version in force; the other
 files still load. Calls hold the Flow object they started with, so a reload
-changes what new calls get and nothing else.
+changes what new calls get and nothing else. When Asterisk answers, every
+prompt is checked against the sounds it has; when it does not, the flows load
+with that check left out and the report says so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 
 from ari_app.adapters import flow_files
-from ari_app.domain.ivr.check import load_flow
+from ari_app.domain.ivr.check import SoundExists, load_flow
 from ari_app.domain.ivr.flow import Flow
+from ari_app.domain.ivr.sounds import SoundCatalog
 
 log = structlog.get_logger(__name__)
 
 
-def check_file(path: Path) -> tuple[Flow | None, list[str]]:
+def check_file(
+    path: Path, sound_exists: SoundExists | None = None
+) -> tuple[Flow | None, list[str]]:
     """The flow in a file, or the problems that keep it out, as `file:line: reason` lines."""
     document = flow_files.read(path)
     if document.problems:
         return None, [str(problem) for problem in document.problems]
-    flow, problems = load_flow(document.data)
+    flow, problems = load_flow(document.data, sound_exists=sound_exists)
     located = sorted(
         {document.locate(problem) for problem in problems},
         key=lambda found: (found.line, found.message),
@@ -37,21 +43,49 @@ class Reload:
     loaded: list[str] = field(default_factory=list)  # "name vN (file)"
     kept: list[str] = field(default_factory=list)  # flows whose new file was refused
     problems: list[str] = field(default_factory=list)
+    prompts_checked: str = ""  # against how many sounds, or why not
+
+
+SoundSource = Callable[[], Awaitable[SoundCatalog]]
+
+
+def _same_version_changed(in_force: Flow, new: Flow) -> bool:
+    """Two contents under one version would make every stored IVR path ambiguous."""
+    return new.version == in_force.version and new != in_force
 
 
 class FlowRegistry:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, sounds: SoundSource | None = None) -> None:
         self.folder = folder
+        self._sounds = sounds
         self.flows: dict[str, Flow] = {}  # by flow name
         self._files: dict[Path, str] = {}  # file -> flow name it last gave
         self._by_number: dict[str, Flow] = {}
 
-    def reload(self) -> Reload:
+    async def reload(self) -> Reload:
         """Read every *.yaml of the folder; keep the previous version of any that fails."""
-        report = Reload()
+        if self._sounds is None:
+            return self.reload_now(None, "not checked: no Asterisk to ask")
+        try:
+            catalog = await self._sounds()
+        except Exception as exc:  # any failure to ask leaves the check out, loudly
+            log.warning("prompts_not_checked", reason=repr(exc))
+            return self.reload_now(None, f"not checked: Asterisk did not answer ({exc})")
+        return self.reload_now(catalog.has, f"checked against {len(catalog)} sounds")
+
+    def reload_now(self, sound_exists: SoundExists | None, prompts_checked: str) -> Reload:
+        """The reload itself, with the sounds already known (or not checked at all)."""
+        report = Reload(prompts_checked=prompts_checked)
         fresh: dict[str, Flow] = {}
         for path in sorted(self.folder.glob("*.yaml")):
-            flow, problems = check_file(path)
+            flow, problems = check_file(path, sound_exists)
+            in_force = self.flows.get(flow.name) if flow is not None else None
+            if flow is not None and in_force is not None and _same_version_changed(in_force, flow):
+                problems = [
+                    f"{path}:1: flow '{flow.name}' changed but is still version {flow.version}; "
+                    "give the new content a new version"
+                ]
+                flow = None
             if flow is None:
                 report.problems += problems
                 previous = self._files.get(path)
@@ -76,7 +110,11 @@ class FlowRegistry:
         self.flows = fresh
         self._by_number = {number: fresh[name] for number, name in owners.items()}
         log.info(
-            "flows_loaded", loaded=report.loaded, kept=report.kept, problems=len(report.problems)
+            "flows_loaded",
+            loaded=report.loaded,
+            kept=report.kept,
+            problems=len(report.problems),
+            prompts=prompts_checked,
         )
         for problem in report.problems:
             log.error("flow_refused", problem=problem)

@@ -93,7 +93,7 @@ async def _service(
     (tmp_path / "flows").mkdir(exist_ok=True)
     (tmp_path / "flows" / "t.yaml").write_text(FLOW)
     flows = FlowRegistry(tmp_path / "flows")
-    flows.reload()
+    await flows.reload()
     rest = AriRest("http://asterisk", "ari-app", "x", transport=httpx.MockTransport(ari))
     writer = Writer()
     service = CallService(

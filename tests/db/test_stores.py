@@ -133,7 +133,7 @@ async def test_the_api_wants_a_token_except_for_health(engine: AsyncEngine) -> N
         return await ping(engine), {"database": {"reachable": True}}
 
     flows = FlowRegistry(DEMO_FLOWS)
-    flows.reload()
+    await flows.reload()
     api = create_api(ApiContext(calls=calls, tokens=token_store, health=health, flows=flows))
     transport = httpx.ASGITransport(app=api)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:

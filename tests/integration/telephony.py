@@ -206,7 +206,7 @@ async def place_call(
             "-m",
             "1",
             "-recv_timeout",
-            "30s",
+            "120s",
             "-nostdin",
             "-trace_err",
             stdout=asyncio.subprocess.PIPE,
@@ -438,11 +438,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--sip-port", type=int, default=5060)
     parser.add_argument("--number", default="100")
-    parser.add_argument("--caller", default="5551234")
+    parser.add_argument("--caller", default="5551234", help="the calling number")
+    parser.add_argument(
+        "--keys",
+        default="",
+        help="keys to press, each 1.2 s after the one before; a comma waits 3 s more "
+        '(e.g. "1,,123456#" for billing, then an account)',
+    )
     args = parser.parse_args()
-    result = asyncio.run(place_call(args.sip_port, number=args.number, caller=args.caller))
+    keys, wait = [], 3.0
+    for char in args.keys:
+        if char == ",":
+            wait += 3.0
+        elif char in KEY_EVENTS:
+            keys.append((wait, char))
+            wait = 1.2
+        else:
+            parser.error(f"--keys: {char!r} is not a key (0-9, *, #) or a comma")
+    result = asyncio.run(
+        place_call(args.sip_port, number=args.number, caller=args.caller, keys=keys, timeout=150)
+    )
     heard = result.ear.audio_seconds()
     outcome = "completed" if result.returncode == 0 else f"FAILED (sipp exit {result.returncode})"
+    if "unexpected BYE" in result.output:
+        outcome = "ended by the service before every key was pressed"
     print(
         f"call to {args.number}: {outcome} in {result.seconds:.1f} s; heard {heard:.1f} s of audio"
     )

@@ -29,7 +29,7 @@ def test_a_broken_flow_is_refused_with_its_line_and_reason(
     assert flow is None
     expected = f"{path}:{_expected(path)}"
     assert any(problem.startswith(expected) for problem in problems), problems
-    assert main(["ivr", "check", str(path)]) == 1
+    assert main(["ivr", "check", "--offline", str(path)]) == 1
     assert expected in capsys.readouterr().out
 
 
@@ -47,7 +47,7 @@ def test_there_is_a_broken_flow_for_every_kind_of_mistake_the_issue_names() -> N
 
 
 def test_the_demo_flow_is_fine(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["ivr", "check", str(DEMO)]) == 0
+    assert main(["ivr", "check", "--offline", str(DEMO)]) == 0
     assert "flow 'demo' version 1 is fine" in capsys.readouterr().out
 
 
@@ -88,17 +88,23 @@ def test_missing_prompts_are_found_when_the_sounds_are_known() -> None:
             "nodes": {
                 "p": {
                     "kind": "play",
-                    "prompts": ["sound:hello-world", "sound:no-such"],
-                    "next": "h",
+                    "prompts": ["sound:hello-world", "sound:no-such", "welcome"],
+                    "next": "french",
                 },
-                "h": {"kind": "hangup"},
+                "french": {"kind": "language", "language": "fr", "next": "h"},
+                "h": {"kind": "hangup", "prompts": ["sound:hello-world"]},
             },
         }
     )
     assert flow is not None
-    problems = check_flow(flow, sound_exists=lambda name: name == "hello-world")
+    english = {"hello-world", "ari-app/welcome"}
+    problems = check_flow(
+        flow, sound_exists=lambda name, language: language == "en" and name in english
+    )
+    # own prompts are looked up in their folder; after the switch, French is what counts
     assert [problem.message for problem in problems] == [
-        "prompt 'sound:no-such' is not among Asterisk's sounds"
+        "prompt 'sound:hello-world' is not among Asterisk's sounds in 'fr'",
+        "prompt 'sound:no-such' is not among Asterisk's sounds in 'en'",
     ]
 
 

@@ -222,7 +222,13 @@ def test_a_lookup_sends_the_variables_and_stores_the_answer() -> None:
     assert session.variables == {"balance": "12.05"}
     assert commands == [
         PlayPrompts(
-            ("number:12", "sound:digits/dollars", "sound:vm-and", "number:5", "sound:cents"),
+            (
+                "number:12",
+                "sound:digits/dollars",
+                "sound:vm-and",
+                "number:5",
+                "sound:ari-app/cents",
+            ),
             "en",
             False,
         )

@@ -5,14 +5,18 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Callable, Iterable
 
+from ari_app.domain.ivr.engine import MONEY_UNITS
 from ari_app.domain.ivr.flow import (
     INPUT_KINDS,
     Branch,
     Collect,
     Flow,
+    Language,
     Menu,
     Node,
     Problem,
+    Say,
+    media_uri,
     parse_flow,
     targets,
 )
@@ -33,21 +37,36 @@ KIND_NAMES = {
 }
 
 
+SoundExists = Callable[[str, str], bool]  # (sound id, language) -> whether Asterisk has it
+
+
 def kind_of(node: Node) -> str:
     return KIND_NAMES[type(node).__name__]
 
 
-def prompts_of(node: Node) -> tuple[str, ...]:
-    """Every prompt a node can play."""
-    found: tuple[str, ...] = getattr(node, "prompts", ())
+def prompt_fields(node: Node) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every prompt a node can play, with the field (and index) that gives it."""
+    fields = ["prompts"]
     if isinstance(node, Menu):
-        found += node.invalid_prompts + node.timeout_prompts
+        fields += ["invalid_prompts", "timeout_prompts"]
     if isinstance(node, Collect):
-        found += node.invalid_prompts
+        fields += ["invalid_prompts"]
+    found: list[tuple[tuple[str | int, ...], str]] = [
+        ((name, index), prompt)
+        for name in fields
+        for index, prompt in enumerate(getattr(node, name, ()))
+    ]
+    if isinstance(node, Say) and node.say == "money":
+        found += [(("say",), unit) for unit in MONEY_UNITS]
     return found
 
 
-def check_flow(flow: Flow, *, sound_exists: Callable[[str], bool] | None = None) -> list[Problem]:
+def prompts_of(node: Node) -> tuple[str, ...]:
+    """Every prompt a node can play."""
+    return tuple(prompt for _, prompt in prompt_fields(node))
+
+
+def check_flow(flow: Flow, *, sound_exists: SoundExists | None = None) -> list[Problem]:
     """Dangling targets, unreachable nodes, loops without input, schedules, missing prompts."""
     problems: list[Problem] = []
     if flow.start not in flow.nodes:
@@ -73,15 +92,40 @@ def check_flow(flow: Flow, *, sound_exists: Callable[[str], bool] | None = None)
                 Problem(("schedules", name, "timezone"), f"unknown time zone '{schedule.timezone}'")
             )
     if sound_exists is not None:
-        for name, node in flow.nodes.items():
-            for prompt in prompts_of(node):
-                if prompt.startswith("sound:") and not sound_exists(prompt.removeprefix("sound:")):
+        problems += _missing_sounds(flow, sound_exists)
+    return problems
+
+
+def _missing_sounds(flow: Flow, sound_exists: SoundExists) -> list[Problem]:
+    """Prompts Asterisk lacks in a language the call can be speaking when it plays them."""
+    problems = []
+    for name, languages in sorted(_languages(flow).items()):
+        for field, prompt in prompt_fields(flow.nodes[name]):
+            sound = media_uri(prompt).removeprefix("sound:")
+            for language in sorted(languages):
+                if not sound_exists(sound, language):
                     problems.append(
                         Problem(
-                            ("nodes", name), f"prompt '{prompt}' is not among Asterisk's sounds"
+                            ("nodes", name, *field),
+                            f"prompt '{prompt}' is not among Asterisk's sounds in '{language}'",
                         )
                     )
     return problems
+
+
+def _languages(flow: Flow) -> dict[str, set[str]]:
+    """The languages a call can be speaking in each node it can reach."""
+    found: dict[str, set[str]] = {}
+    todo = [(flow.start, flow.language)]
+    while todo:
+        name, language = todo.pop()
+        if name not in flow.nodes or language in found.setdefault(name, set()):
+            continue
+        found[name].add(language)
+        node = flow.nodes[name]
+        after = node.language if isinstance(node, Language) else language
+        todo += [(target, after) for _, target in targets(node)]
+    return found
 
 
 def _branch_references(flow: Flow, name: str, node: Branch) -> Iterable[Problem]:
@@ -141,7 +185,7 @@ def _loops_without_input(flow: Flow) -> list[Problem]:
 
 
 def load_flow(
-    data: object, *, sound_exists: Callable[[str], bool] | None = None
+    data: object, *, sound_exists: SoundExists | None = None
 ) -> tuple[Flow | None, list[Problem]]:
     """Parse and check; the flow is returned only when it has no problem at all."""
     flow, problems = parse_flow(data)

@@ -31,6 +31,7 @@ from ari_app.domain.ivr.flow import (
     Schedule,
     Transfer,
     Voicemail,
+    media_uri,
 )
 
 MAX_HOPS = 50  # nodes entered without waiting for anything: a guard the checker makes moot
@@ -244,7 +245,7 @@ def _prompt(
     if not media:
         return _prompts_done(replace(session, waiting=Waiting.PROMPTS, then=then), flow, now)
     return replace(session, waiting=Waiting.PROMPTS, then=then), [
-        PlayPrompts(media, session.language, barge_in)
+        PlayPrompts(tuple(map(media_uri, media)), session.language, barge_in)
     ]
 
 
@@ -434,6 +435,10 @@ def _dig(data: Any, dotted: str) -> Any:
     return data if isinstance(data, str | int | float) and not isinstance(data, bool) else None
 
 
+# dollars, and, cents: Asterisk's core sounds have no "cents", so it is one of our own prompts
+MONEY_UNITS = ("sound:digits/dollars", "sound:vm-and", media_uri("cents"))
+
+
 def say_media(kind: str, value: str) -> tuple[str, ...]:
     """Asterisk media that say a value; a value that cannot be said is spelled out."""
     value = value.strip()
@@ -441,9 +446,9 @@ def say_media(kind: str, value: str) -> tuple[str, ...]:
         return (f"number:{int(value)}",)
     if kind == "money" and re.fullmatch(r"-?\d{1,9}(\.\d{1,2})?", value):
         units, _, cents = value.partition(".")
-        media: tuple[str, ...] = (f"number:{int(units)}", "sound:digits/dollars")
+        media: tuple[str, ...] = (f"number:{int(units)}", MONEY_UNITS[0])
         if cents and int(cents.ljust(2, "0")):
-            media += ("sound:vm-and", f"number:{int(cents.ljust(2, '0'))}", "sound:cents")
+            media += (MONEY_UNITS[1], f"number:{int(cents.ljust(2, '0'))}", MONEY_UNITS[2])
         return media
     if kind == "date":
         try:

@@ -21,6 +21,14 @@ Path = tuple[str | int, ...]
 # what a menu or collect says before asking again, unless the flow says otherwise
 DEFAULT_INVALID = ("sound:invalid", "sound:please-try-again")
 DEFAULT_TIMEOUT = ("sound:please-try-again",)
+# the project's own prompts (`ari-app prompts build`) live in this folder of Asterisk's sounds
+OWN_PROMPTS = "ari-app"
+
+
+def media_uri(prompt: str) -> str:
+    """What ARI plays for a prompt: media with a scheme (`sound:`, `number:` ...) as it is, a
+    bare name (one of the project's own prompts) from their folder."""
+    return prompt if ":" in prompt else f"sound:{OWN_PROMPTS}/{prompt}"
 
 
 @dataclass(frozen=True)
