@@ -334,6 +334,28 @@ class TcpProxy:
         self.frozen.clear()
 
 
+# -- an HTTP backend in the test's own loop --------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, port: int) -> AsyncIterator[None]:
+    """Serve an ASGI app (a self-service backend) on 127.0.0.1:port for the block."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(10):
+        while not server.started:
+            await asyncio.sleep(0.05)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
 # -- the service as its own process ---------------------------------------------------
 
 TOKEN_LINE = re.compile(r"first admin token \(shown once, keep it\): (\S+)")

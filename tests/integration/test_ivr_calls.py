@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import zoneinfo
 from collections.abc import AsyncIterator
@@ -13,12 +12,18 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Response
 
 from ari_app.adapters.asterisk_local import LocalAsterisk
 from tests.integration.conftest import FLOWS
-from tests.integration.telephony import Service, ari_observer, free_port, place_call, start_service
+from tests.integration.telephony import (
+    Service,
+    ari_observer,
+    free_port,
+    place_call,
+    serving,
+    start_service,
+)
 
 pytestmark = pytest.mark.asterisk
 
@@ -121,22 +126,6 @@ def backend() -> FastAPI:
         return {"balance": "42"}
 
     return app
-
-
-@contextlib.asynccontextmanager
-async def serving(app: FastAPI, port: int) -> AsyncIterator[None]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            await asyncio.sleep(0.05)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture
