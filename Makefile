@@ -11,12 +11,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # extra pytest arguments, e.g. make test PYTEST_ARGS="-k first_call -x"
 PYTEST_ARGS ?=
 
-.PHONY: help deps venv services asterisk run call test lint unit integration clean
+.PHONY: help deps venv services asterisk run call test lint unit integration bench clean
 
 help:
 	@echo "make run    set up everything (packages, virtualenv, local Asterisk) and run the service"
 	@echo "make call   place a call to the demo number 100 through the running stack"
 	@echo "make test   lint, type-check and run every test (unit, database, real Asterisk + SIPp)"
+	@echo "make bench  the benchmarks whose figures are in the README"
 	@echo "make clean  stop the local Asterisk and remove the virtualenv"
 
 deps:
@@ -82,6 +83,9 @@ integration: deps venv services
 test: deps venv services lint
 	$(BIN)/ari-app asterisk build
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python -m tests.bench.ivr_engine
 
 clean:
 	-$(BIN)/ari-app asterisk down

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import zoneinfo
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -294,3 +295,20 @@ async def test_a_broken_flow_file_keeps_the_version_in_force(
     result = await place_call(local_asterisk.settings.sip_port)
     assert result.returncode == 0, result.output
     assert result.ear.audio_seconds() > 0.8
+
+
+async def test_sighup_reloads_the_flows_without_a_restart(
+    local_asterisk: LocalAsterisk, ivr_service: Service, flows_dir: tuple[Path, int]
+) -> None:
+    folder, _ = flows_dir
+    hello = folder / "hello.yaml"
+    hello.write_text(hello.read_text().replace("version: 1", "version: 2"))
+    pid = ivr_service.process.pid
+    ivr_service.process.send_signal(signal.SIGHUP)
+    async with asyncio.timeout(10):
+        while not any('"hello v2 (hello.yaml)"' in line for line in ivr_service.lines):
+            await asyncio.sleep(0.05)
+    _, row = await _ivr_call(ivr_service, local_asterisk, "100", [])
+    assert row["flow_version"] == 2
+    assert ivr_service.process.pid == pid
+    assert ivr_service.process.returncode is None

@@ -38,6 +38,7 @@ class Transcript:
     outcome: Outcome | None = None
     session: Session | None = None
     prompts: list[str] = field(default_factory=list)
+    events: list[IvrEvent] = field(default_factory=list)  # what the engine was fed, in order
 
 
 def simulate(
@@ -74,6 +75,7 @@ def simulate(
                 now += timedelta(seconds=command.seconds)
         if session.outcome is not None or event is None:
             break
+        transcript.events.append(event)
         session, commands = step(session, event, now, flow)
     transcript.session, transcript.outcome = session, session.outcome
     return transcript
