@@ -9,13 +9,15 @@ from typing import Any
 
 from ari_app.adapters.speech import SpeechError, check_tools
 from ari_app.services.prompts import build, read_prompt_file
-from ari_app.settings import REPO_DIR, load_local_asterisk
-
-PROMPTS_DIR = REPO_DIR / "dialplan" / "prompts"
+from ari_app.settings import load_local_asterisk
 
 
 def build_prompts(args: argparse.Namespace) -> int:
-    files = [Path(f) for f in args.files] or sorted(PROMPTS_DIR.glob("*.yaml"))
+    prompts_dir = load_local_asterisk(args.env_file).prompts_dir
+    files = [Path(f) for f in args.files] or sorted(prompts_dir.glob("*.yaml"))
+    if not files:
+        print(f"ari-app: error: no prompt files (*.yaml) in {prompts_dir}")
+        return 1
     sets, failed = [], False
     for path in files:
         prompt_set, problems = read_prompt_file(path)
@@ -79,7 +81,8 @@ def add_parsers(commands: Any) -> None:
     actions = prompts.add_subparsers(dest="action", required=True)
     build_cmd = actions.add_parser(
         "build",
-        help="speak the prompt files (default dialplan/prompts/*.yaml) into 8 kHz WAV files",
+        help="speak the prompt files (default: *.yaml of ARI_APP_ASTERISK_PROMPTS_DIR, "
+        "dialplan/prompts) into 8 kHz WAV files",
     )
     build_cmd.add_argument("files", nargs="*")
     build_cmd.add_argument(

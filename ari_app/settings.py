@@ -105,6 +105,7 @@ class LocalAsteriskSettings(BaseSettings):
     application: str = "ari-app"
     conf_dir: Path = REPO_DIR / "asterisk_conf"
     dialplan_dir: Path = REPO_DIR / "dialplan"
+    prompts_dir: Path = REPO_DIR / "dialplan" / "prompts"  # what `prompts build` speaks
 
 
 def env_name(field: str, prefix: str = ENV_PREFIX) -> str:

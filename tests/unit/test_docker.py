@@ -70,3 +70,28 @@ def test_the_asterisk_image_uses_debian_unstable_with_the_local_package_list() -
     assert "FROM debian:sid" in dockerfile
     for package in LocalAsteriskSettings().packages:
         assert package in dockerfile
+
+
+def test_the_own_prompts_are_built_into_a_volume_asterisk_reads() -> None:
+    services = _compose()["services"]
+    command = services["prompts"]["command"]
+    assert command[:2] == ["prompts", "build"]
+    out = command[command.index("--out") + 1]
+    assert f"ari-app-prompts:{out}" in services["prompts"]["volumes"]
+    assert f"ari-app-prompts:{out}:ro" in services["asterisk"]["volumes"]
+    assert f"{out}/en/ari-app" in (DOCKER / "Dockerfile.asterisk").read_text()
+    assert "espeak-ng sox" in (DOCKER / "Dockerfile").read_text()
+
+
+def test_the_image_points_every_folder_setting_at_the_copied_tree() -> None:
+    # the package is installed into site-packages, so folders found beside the source
+    # would be looked for there: every folder the service or the CLI reads is set
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    folders = {
+        ENV_PREFIX + name.upper() for name in Settings.model_fields if name.endswith("_dir")
+    } | {
+        ENV_PREFIX + "ASTERISK_" + name.upper()
+        for name in ("conf_dir", "dialplan_dir", "prompts_dir")
+    }
+    for name in folders:
+        assert re.search(rf"{name}=/opt/ari-app/\S+", dockerfile), name
