@@ -6,6 +6,7 @@ the one thing that cannot clash with it. An unknown placeholder is an error.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -49,6 +50,7 @@ def template_values(
 ) -> dict[str, object]:
     """The values the templates use, for one Asterisk."""
     return {
+        "voicemail_pin": voicemail_pin(ami_password),
         "ari_password": ari_password,
         "ami_password": ami_password,
         "instance_dir": instance_dir,
@@ -63,6 +65,13 @@ def template_values(
         "rtp_end": settings.rtp_end,
         "carrier_address": settings.carrier_address,
     }
+
+
+def voicemail_pin(ami_password: str) -> str:
+    """The mailboxes' PIN (VoiceMailMain), derived one way from the AMI secret: generated
+    with the other secrets, never a default, and the same on every render."""
+    digest = hashlib.sha256(f"ari-app voicemail\n{ami_password}".encode()).digest()
+    return str(int.from_bytes(digest[:8], "big") % 10**8).zfill(8)
 
 
 def render_tree(

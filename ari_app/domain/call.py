@@ -327,9 +327,19 @@ def adopt(event: CallAdopted, now: datetime, config: Config) -> Moved:
         event.started_at,
         Phase.ANSWERING,
         flow=event.flow,
+        ivr=event.history,  # what it did before the restart is written back, not lost
         answered_at=event.answered_at,
     )
     watch = WatchChannel(call.call_id)
+    if event.in_dialplan:
+        # handed on (a transfer, a voicemail) before the restart: it goes on without us,
+        # and only its end is ours to record
+        handed = replace(
+            call,
+            phase=Phase.LEAVING,
+            answered_at=event.answered_at or (now if event.channel_up else None),
+        )
+        return handed, [watch, SaveCall(handed)]
     if not event.channel_up:
         return call, [watch, SaveCall(call), AnswerChannel(call.call_id)]
     answered_at = event.answered_at or now
@@ -347,6 +357,8 @@ def adopt(event: CallAdopted, now: datetime, config: Config) -> Moved:
             str(position.get("language", "")),
             now,
         )
+        if event.history is not None:  # the path goes on from where it was
+            session = replace(session, path=event.history.path + session.path)
         playing = position.get("playback")
         resumed = replace(call, phase=Phase.IVR, answered_at=answered_at, plays=_plays_of(playing))
         in_ivr, commands = _run_ivr(resumed, session, ivr_commands, config)

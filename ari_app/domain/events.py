@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ari_app.domain.ivr.engine import Session
 from ari_app.domain.ivr.flow import Flow
 
 
@@ -34,6 +35,8 @@ class CallAdopted:
     answered_at: datetime | None = None
     flow: Flow | None = None
     ivr: Mapping[str, Any] = field(default_factory=dict)  # where the IVR was (ARI_APP_IVR)
+    in_dialplan: bool = False  # handed back to the dialplan (a transfer, a voicemail)
+    history: Session | None = None  # the IVR path (and outcome) from before the restart
 
 
 @dataclass(frozen=True)

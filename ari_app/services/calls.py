@@ -44,6 +44,7 @@ from ari_app.domain.events import (
     IvrTimerFired,
     LookupReturned,
 )
+from ari_app.domain.ivr import engine
 from ari_app.services.flows import FlowRegistry
 from ari_app.services.stasis import timestamp
 
@@ -90,6 +91,35 @@ def call_from_row(record: CallRecord) -> Call:
         started_at=record.started_at,
         phase=Phase(record.phase),
         answered_at=record.answered_at,
+        ivr=ivr_history(record),
+    )
+
+
+def ivr_history(record: CallRecord) -> engine.Session | None:
+    """The IVR path and outcome a stored row holds, as a finished session, so that a call
+    adopted after a restart keeps what it did before (its row is written again in full)."""
+    if not record.ivr_path or not record.flow:
+        return None
+    path = []
+    for item in record.ivr_path:
+        try:
+            at = datetime.fromisoformat(str(item["at"]))
+        except (KeyError, ValueError):
+            continue
+        path.append(engine.Step(str(item.get("node", "")), at, str(item.get("note", ""))))
+    if not path:
+        return None
+    last = path[-1].node
+    outcome = engine.Outcome(record.ivr_outcome, last) if record.ivr_outcome else None
+    return engine.Session(
+        record.flow,
+        record.flow_version or 0,
+        record.caller,
+        last,
+        "",
+        engine.Waiting.DONE,
+        path=tuple(path),
+        outcome=outcome,
     )
 
 
@@ -302,6 +332,10 @@ class CallService:
             # a call keeps the flow version it started with while this process lives
             flow=(known.flow if known and known.flow else None) or self.flows.for_number(dialled),
             ivr=position,
+            # the application still lists a channel it handed to the dialplan (it stays
+            # subscribed to see its end); one in Stasis runs the Stasis application
+            in_dialplan=(channel.get("dialplan") or {}).get("app_name", "Stasis") != "Stasis",
+            history=known.ivr if known else None,
         )
 
 

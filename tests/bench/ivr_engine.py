@@ -32,7 +32,7 @@ SCENARIOS = {
     "billing, balance, goodbye": ("5557777", OPEN, list("1123456#2"), BALANCE),
     "support sub-menu to a queue": ("5557777", OPEN, list("21"), {}),
     "wrong keys and silence to the operator": ("5557777", OPEN, ["7", "_", "8"], {}),
-    "closed": ("5557777", CLOSED, [], {}),
+    "closed, to voicemail": ("5557777", CLOSED, [], {}),
 }
 
 

@@ -172,3 +172,37 @@ async def test_a_row_the_database_refuses_is_skipped_and_later_rows_still_land(
     task.cancel()
     assert await store.get("bad") is None
     assert await store.get("good") is not None
+
+
+async def test_an_unfinished_calls_ivr_path_comes_back_from_its_row(engine: AsyncEngine) -> None:
+    from ari_app.domain.ivr import engine as ivr
+    from ari_app.domain.ivr.flow import parse_flow
+    from ari_app.services.calls import call_from_row
+
+    flow, _ = parse_flow(
+        {
+            "flow": "t",
+            "version": 3,
+            "start": "out",
+            "nodes": {"out": {"kind": "transfer", "to": "1"}},
+        }
+    )
+    session = ivr.Session(
+        "t",
+        3,
+        "5551234",
+        "out",
+        "en",
+        ivr.Waiting.DONE,
+        path=(ivr.Step("menu", T0), ivr.Step("out", T0 + timedelta(seconds=4), "pressed 0")),
+        outcome=ivr.Outcome("transferred", "out"),
+    )
+    store = CallStore(engine)
+    await store.save(call_row(_call(phase=Phase.LEAVING, flow=flow, ivr=session)))
+    (record,) = await store.unfinished()
+    back = call_from_row(record).ivr
+    assert back is not None
+    assert back.path == session.path
+    assert back.outcome is not None
+    assert back.outcome.kind == "transferred"
+    assert (back.flow, back.version) == ("t", 3)

@@ -27,6 +27,7 @@ from websockets.asyncio.client import connect
 REPO = Path(__file__).resolve().parents[2]
 CALLER_SCENARIO = REPO / "tests" / "sipp" / "caller.xml"
 HANGS_UP_SCENARIO = REPO / "tests" / "sipp" / "caller_hangs_up.xml"
+CARRIER_SCENARIO = REPO / "tests" / "sipp" / "carrier_answers.xml"
 CARRIER_ADDRESS = "127.0.0.2"
 
 
@@ -98,6 +99,7 @@ def _collect_traces(folder: Path) -> str:
     return text
 
 
+SPEECH_PCAP = Path("/usr/share/sip-tester/g711a.pcap")
 KEY_EVENTS = {**{str(digit): digit for digit in range(10)}, "*": 10, "#": 11}
 
 
@@ -141,14 +143,18 @@ def key_pcap(path: Path, key: str, press: int) -> Path:
 def keyed_scenario(
     folder: Path, keys: list[tuple[float, str]], template: Path, hang_up_after: float | None
 ) -> Path:
-    """A caller scenario with key presses: (seconds to wait first, key) each.
+    """A caller scenario with key presses: (seconds to wait first, key) each; the key
+    "speech" plays seven seconds of speech (for a voicemail) instead.
 
     SIPp reads a pause's length when it loads the scenario, so the caller's hang-up delay is
     written into the file here rather than passed as a -key.
     """
     steps = []
     for press, (wait, key) in enumerate(keys):
-        pcap = key_pcap(folder / f"key-{press}.pcap", key, press)
+        if key == "speech":  # seven seconds of G.711 speech instead of a key
+            pcap = SPEECH_PCAP
+        else:
+            pcap = key_pcap(folder / f"key-{press}.pcap", key, press)
         steps.append(
             f'<pause milliseconds="{int(wait * 1000)}"/>'
             f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>'
@@ -221,6 +227,50 @@ async def place_call(
         seconds = asyncio.get_running_loop().time() - started
         output = out.decode(errors="replace") + _collect_traces(Path(traces))
         return CallResult(process.returncode or 0, output, ear, seconds)
+
+
+@contextlib.asynccontextmanager
+async def carrier_far_end(answer_for: float = 1.0) -> AsyncIterator[Path]:
+    """The carrier trunk's far end (SIPp on the carrier address, port 5060) for a transfer:
+    it answers one call, stays answer_for seconds and hangs up. Yields the folder where its
+    message trace (`*_messages.log`) ends up."""
+    folder = Path(tempfile.mkdtemp(prefix="ari-app-carrier-"))
+    scenario = folder / "carrier.xml"
+    scenario.write_text(
+        CARRIER_SCENARIO.read_text().replace("[answer_ms]", str(int(answer_for * 1000)))
+    )
+    process = await asyncio.create_subprocess_exec(
+        "sipp",
+        "-sf",
+        str(scenario),
+        "-i",
+        CARRIER_ADDRESS,
+        "-p",
+        "5060",
+        "-mp",
+        str(free_port(socket.SOCK_DGRAM, CARRIER_ADDRESS)),
+        "-m",
+        "1",
+        "-nostdin",
+        "-trace_msg",
+        "-trace_err",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        cwd=folder,
+    )
+    try:
+        yield folder
+    finally:
+        if process.returncode is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), 10)
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+def carrier_messages(folder: Path) -> str:
+    return "".join(path.read_text(errors="replace") for path in folder.glob("*_messages.log"))
 
 
 # -- what Asterisk reports ----------------------------------------------------------

@@ -20,6 +20,8 @@ from tests.integration.conftest import FLOWS
 from tests.integration.telephony import (
     Service,
     ari_observer,
+    carrier_far_end,
+    carrier_messages,
     free_port,
     place_call,
     serving,
@@ -114,6 +116,32 @@ nodes:
 """
 
 
+HANDOFF_FLOWS = {
+    "transfer.yaml": """
+flow: transfer-test
+version: 1
+numbers: ["104"]
+start: out
+nodes:
+  out:
+    kind: transfer
+    to: "5550199"
+    prompts: [sound:hello-world]
+""",
+    "voicemail.yaml": """
+flow: voicemail-test
+version: 1
+numbers: ["105"]
+start: box
+nodes:
+  box:
+    kind: voicemail
+    mailbox: "800"
+    prompts: [sound:hello-world]
+""",
+}
+
+
 def backend() -> FastAPI:
     """A self-service backend: 2323 is too slow, 3434 fails, any other account answers."""
     app = FastAPI()
@@ -135,6 +163,8 @@ def flows_dir(tmp_path: Path) -> tuple[Path, int]:
     shutil.copytree(FLOWS, folder)
     port = free_port()
     (folder / "menu.yaml").write_text(MENU_FLOW.replace("BACKEND_PORT", str(port)))
+    for name, text in HANDOFF_FLOWS.items():
+        (folder / name).write_text(text)
     return folder, port
 
 
@@ -312,3 +342,73 @@ async def test_sighup_reloads_the_flows_without_a_restart(
     assert row["flow_version"] == 2
     assert ivr_service.process.pid == pid
     assert ivr_service.process.returncode is None
+
+
+async def test_a_transfer_reaches_the_outside_number_through_the_carrier(
+    local_asterisk: LocalAsterisk, ivr_service: Service
+) -> None:
+    async with carrier_far_end(answer_for=1.5) as far_end:
+        result, row = await _ivr_call(ivr_service, local_asterisk, "104", [])
+    assert result.returncode == 0, result.output
+    assert row["ivr_outcome"] == "transferred"
+    assert [step["node"] for step in row["ivr_path"]] == ["out"]
+    messages = carrier_messages(far_end)
+    assert "INVITE sip:5550199@127.0.0.2:5060" in messages
+    assert "From: <sip:5551234@" in messages  # the caller's number goes out with the call
+    assert "BYE sip:" in messages  # the far end answered, talked, hung up
+
+
+async def test_a_voicemail_keeps_the_callers_message(
+    local_asterisk: LocalAsterisk, ivr_service: Service
+) -> None:
+    inbox = local_asterisk.instance_dir / "spool" / "voicemail" / "default" / "800" / "INBOX"
+    shutil.rmtree(inbox, ignore_errors=True)
+    # the prompt (1.2 s), the beep, then seven seconds of speech; the caller hangs up after
+    result, row = await _ivr_call(
+        ivr_service, local_asterisk, "105", [(2.5, "speech")], hang_up_after=8.0
+    )
+    assert result.returncode == 0, result.output
+    assert row["ivr_outcome"] == "voicemail"
+    async with asyncio.timeout(10):
+        while not list(inbox.glob("msg0000.txt")):
+            await asyncio.sleep(0.1)
+    fields = dict(
+        line.split("=", 1)
+        for line in (inbox / "msg0000.txt").read_text().splitlines()
+        if "=" in line
+    )
+    assert fields["callerid"] == "5551234"
+    assert fields["origmailbox"] == "800"
+    assert int(fields["duration"]) >= 4, fields  # the speech, not the silence after the beep
+    assert (inbox / "msg0000.wav").stat().st_size > 4 * 8000
+
+
+async def test_a_transfer_in_progress_outlives_a_service_restart(
+    local_asterisk: LocalAsterisk, ivr_service: Service
+) -> None:
+    sip_port = local_asterisk.settings.sip_port
+    async with carrier_far_end(answer_for=6.0), ari_observer(ivr_service.env) as observer:
+        call = asyncio.create_task(place_call(sip_port, number="104"))
+        caller_leg = await observer.wait_for("ChannelCreated")
+        async with asyncio.timeout(10):  # the outgoing leg to the carrier, answered
+            while not [
+                event
+                for event in observer.of_type("ChannelStateChange")
+                if event["channel"]["id"] != caller_leg["channel"]["id"]
+                and event["channel"]["state"] == "Up"
+            ]:
+                await asyncio.sleep(0.05)
+        assert await ivr_service.stop() == 0
+        again = await start_service(ivr_service.env)
+        again.token = ivr_service.token  # the same database: its first token stands
+        try:
+            result = await call
+            row = await again.call(caller_leg["channel"]["id"], timeout=20)
+        finally:
+            await again.stop()
+    assert result.returncode == 0, result.output
+    assert result.seconds >= 6.0  # the caller stayed with the far end until it hung up
+    assert row["ivr_outcome"] == "transferred"
+    assert [step["node"] for step in row["ivr_path"]] == ["out"]  # the restart kept the path
+    assert row["hangup_cause"] == 16
+    assert not any("CommandFailed" in line for line in again.lines)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ari_app.adapters.asterisk_conf import TemplateError, render, render_tree
+from ari_app.adapters.asterisk_conf import TemplateError, render, render_tree, voicemail_pin
 from ari_app.adapters.asterisk_local import ROOT_MARKER, LocalAsterisk, root_key
 from ari_app.settings import REPO_DIR, LocalAsteriskSettings
 
@@ -26,6 +26,7 @@ VALUES = {
     "rtp_start": 10000,
     "rtp_end": 10999,
     "carrier_address": "127.0.0.2",
+    "voicemail_pin": "12345678",
 }
 SOURCES = [REPO_DIR / "asterisk_conf", REPO_DIR / "dialplan"]
 
@@ -135,3 +136,11 @@ def test_a_new_root_replaces_old_ones_unless_an_asterisk_still_runs_there(
     assert not idle.exists()
     assert busy.exists()
     assert local.root.exists()
+
+
+def test_the_mailbox_pin_is_eight_digits_made_from_the_instances_secret() -> None:
+    pin = voicemail_pin("secret-b")
+    assert re.fullmatch(r"\d{8}", pin)
+    assert pin == voicemail_pin("secret-b")
+    assert pin != voicemail_pin("secret-c")
+    assert "800 => 12345678," in render_tree(SOURCES, VALUES)["voicemail.conf"]

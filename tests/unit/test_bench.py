@@ -14,7 +14,7 @@ from tests.bench import ivr_engine
         ("billing, balance, goodbye", "self_service", "goodbye"),
         ("support sub-menu to a queue", "queued", "internet_queue"),
         ("wrong keys and silence to the operator", "queued", "operator"),
-        ("closed", "self_service", "goodbye"),
+        ("closed, to voicemail", "voicemail", "closed"),
     ],
 )
 def test_a_replayed_scenario_ends_where_its_name_says(

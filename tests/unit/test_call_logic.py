@@ -42,6 +42,7 @@ from ari_app.domain.events import (
     LookupReturned,
     PromptFinished,
 )
+from ari_app.domain.ivr import engine
 from ari_app.domain.ivr.flow import Flow, parse_flow
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -275,6 +276,50 @@ def test_an_adopted_call_on_its_way_out_is_hung_up() -> None:
     assert call is not None
     assert call.phase is Phase.HANGING_UP
     assert commands[-1] == HangupChannel("c1", "normal")
+
+
+def test_an_adopted_call_handed_to_the_dialplan_is_left_alone_until_it_ends() -> None:
+    # a transfer in progress when the service restarted: not hung up, not played to
+    position = {"node": "out", "language": "en", "variables": {}}
+    call, commands = step(None, _adopted(step=STEP_IVR, ivr=position, in_dialplan=True), T0, CONFIG)
+    assert call is not None
+    assert call.phase is Phase.LEAVING
+    assert [type(command).__name__ for command in commands] == ["WatchChannel", "SaveCall"]
+    call, commands = step(call, PromptFinished("c1", "c1-p1"), T0, CONFIG)
+    assert call is not None
+    assert call.phase is Phase.LEAVING
+    assert commands == []
+    ended, _ = step(call, ChannelGone("c1", 16, "Normal Clearing"), T0, CONFIG)
+    assert ended is not None
+    assert ended.phase is Phase.ENDED
+
+
+HISTORY = engine.Session(
+    "t",
+    1,
+    "5551234",
+    "out",
+    "",
+    engine.Waiting.DONE,
+    path=(engine.Step("menu", T0), engine.Step("out", T0, "pressed 0")),
+    outcome=engine.Outcome("transferred", "out"),
+)
+
+
+def test_an_adopted_call_keeps_the_path_and_outcome_it_had_before_the_restart() -> None:
+    handed, commands = step(None, _adopted(in_dialplan=True, history=HISTORY), T0, CONFIG)
+    assert handed is not None
+    assert handed.ivr == HISTORY
+    assert SaveCall(handed) in commands
+    position = {"node": "bye", "language": "en", "variables": {}}
+    resumed, _ = step(None, _adopted(step=STEP_IVR, ivr=position, history=HISTORY), T0, CONFIG)
+    assert resumed is not None
+    assert resumed.ivr is not None
+    assert [(s.node, s.note) for s in resumed.ivr.path] == [
+        ("menu", ""),
+        ("out", "pressed 0"),
+        ("bye", "resumed after a restart"),
+    ]
 
 
 EVENTS = st.sampled_from(
