@@ -216,9 +216,11 @@ def _play(call: Call, media: tuple[str, ...], language: str) -> tuple[Call, Play
 
 
 def _leave_ivr(call: Call, outcome: engine.Outcome, config: Config) -> Moved:
-    published = PublishCallEvent(
-        call.call_id, "ivr_finished", {"outcome": outcome.kind, "node": outcome.node}
-    )
+    facts: dict[str, Any] = {"outcome": outcome.kind, "node": outcome.node}
+    if outcome.kind == "queued":
+        # there is no ACD yet: the caller hears the apology and the call ends unrouted
+        facts |= {"queue": outcome.detail.get("queue"), "routed": False}
+    published = PublishCallEvent(call.call_id, "ivr_finished", facts)
     if outcome.kind == "transferred":
         leaving = replace(call, phase=Phase.LEAVING)
         target = str(outcome.detail["to"])

@@ -177,6 +177,10 @@ def test_a_queued_call_hears_that_it_cannot_be_routed_yet_and_is_hung_up() -> No
     assert call.phase is Phase.LEAVING
     assert commands[-1] == PlayPrompt("c1", "c1-p2", CONFIG.not_routed_prompts, "en")
     assert RememberStep("c1", STEP_LEAVING) in commands
+    (finished,) = [
+        c for c in commands if isinstance(c, PublishCallEvent) and c.name == "ivr_finished"
+    ]
+    assert finished.data["routed"] is False
     call, commands = step(call, PromptFinished("c1", "c1-p2"), T0, CONFIG)
     assert commands[-1] == HangupChannel("c1", "normal")
 
