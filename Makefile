@@ -56,7 +56,7 @@ run: asterisk
 	@echo "Call the demo number 100 from another terminal:  make call"
 	@echo "or with SIPp directly (the simulated carrier trunk is 127.0.0.2):"
 	@echo "  sipp 127.0.0.1:5060 -sf tests/sipp/caller.xml -i 127.0.0.2 -p 5070 -s 100 \\"
-	@echo "       -key caller 5551234 -key rtp_port 40000 -m 1 -recv_timeout 30s -nostdin"
+	@echo "       -key caller 5551234 -key rtp_port 40000 -m 1 -recv_timeout 120s -nostdin"
 	@echo
 	$(BIN)/ari-app demo-backend --port 8090 & backend=$$!; trap 'kill $$backend' EXIT; \
 	$(BIN)/ari-app --env-file "$$($(BIN)/ari-app asterisk env)" run
