@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from ari_app.adapters.asterisk_local import LocalAsterisk
-from ari_app.demo_backend import create_demo_backend
+from ari_app.demo_backend import ACCOUNTS, create_demo_backend
+from ari_app.domain.ivr.simulate import simulate
+from ari_app.services.flows import check_file
 from ari_app.services.prompts import build, read_prompt_file
 from ari_app.settings import REPO_DIR
 from tests.integration.conftest import FLOWS
@@ -25,6 +28,7 @@ from tests.integration.telephony import (
 
 pytestmark = pytest.mark.asterisk
 DEMO = REPO_DIR / "dialplan" / "flows" / "demo.yaml"
+BALANCE = {"balance": {"balance": ACCOUNTS["123456"]}}
 
 
 @pytest.fixture(scope="module")
@@ -73,16 +77,13 @@ async def test_a_caller_walks_the_demo_from_the_menu_to_the_balance(
         row = await demo_service.call(created["channel"]["id"], timeout=20)
         finished = observer.of_type("PlaybackFinished")
     path = [(step["node"], step["note"]) for step in row["ivr_path"]]
-    assert [node for node, _ in path] == [
-        "hours",
-        "welcome",
-        "main_menu",
-        "account",
-        "balance",
-        "say_balance",
-        "anything_else",
-        "goodbye",
-    ]
+    # the simulator, fed the same keys, predicts the path the real call took
+    flow, _ = check_file(DEMO)
+    assert flow is not None
+    predicted = simulate(flow, "5551234", datetime.now(UTC), list("1123456#2"), BALANCE)
+    assert predicted.session is not None
+    assert [node for node, _ in path] == [step.node for step in predicted.session.path]
+    assert path[-1] == ("goodbye", "pressed 2")
     assert ("balance", "entered 123456") in path
     assert row["ivr_outcome"] == "self_service"
     # the own prompts were played from their files, not skipped as missing
