@@ -159,6 +159,7 @@ class CallService:
         self._queues: dict[str, asyncio.Queue[Command]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._lookups: dict[str, asyncio.Task[None]] = {}
 
     # -- events in ----------------------------------------------------------------
 
@@ -173,6 +174,7 @@ class CallService:
         if new.phase is Phase.ENDED:
             self.calls.pop(new.call_id, None)
             self._cancel_timer(new.call_id)
+            self._cancel_lookup(new.call_id)
         else:
             self.calls[new.call_id] = new
         if current is None or new.phase is not current.phase or new.ivr is not current.ivr:
@@ -239,14 +241,10 @@ class CallService:
                 self._timers[call_id] = asyncio.get_running_loop().call_later(
                     seconds, self._timer_fired, call_id, seq
                 )
-            case LookUp(call_id, seq, method, url, params, timeout):
-                try:
-                    answer = await self.backends.ask(method, url, params, timeout)
-                except LookupError_ as exc:
-                    log.warning("lookup_failed", call_id=call_id, url=url, reason=str(exc))
-                    self.handle(LookupReturned(call_id, seq, None, str(exc)))
-                else:
-                    self.handle(LookupReturned(call_id, seq, answer))
+            case LookUp(call_id):
+                # beside the call's worker, so that a hang-up meanwhile is carried out at once
+                self._cancel_lookup(call_id)
+                self._lookups[call_id] = self._spawn(self._look_up(command))
             case ContinueInDialplan(call_id, context, extension):
                 await self.ari.continue_in_dialplan(call_id, context, extension)
             case RememberStep(call_id, step, ivr):
@@ -260,6 +258,24 @@ class CallService:
                 if self._publish is not None:
                     payload = {"event": name, "call_id": call_id, "at": self._clock().isoformat()}
                     self._publish(call_id, {**payload, **data})
+
+    async def _look_up(self, command: LookUp) -> None:
+        call_id, url = command.call_id, command.url
+        try:
+            answer = await self.backends.ask(command.method, url, command.params, command.timeout)
+        except LookupError_ as exc:
+            log.warning("lookup_failed", call_id=call_id, url=url, reason=str(exc))
+            returned = LookupReturned(call_id, command.seq, None, str(exc))
+        else:
+            returned = LookupReturned(call_id, command.seq, answer)
+        if self._lookups.get(call_id) is asyncio.current_task():
+            del self._lookups[call_id]
+        self.handle(returned)
+
+    def _cancel_lookup(self, call_id: str) -> None:
+        task = self._lookups.pop(call_id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
 
     def _timer_fired(self, call_id: str, seq: int) -> None:
         self._timers.pop(call_id, None)
@@ -289,6 +305,8 @@ class CallService:
         self._queues.clear()
         for call_id in list(self._timers):
             self._cancel_timer(call_id)
+        for call_id in list(self._lookups):
+            self._cancel_lookup(call_id)
         live = set((await self.ari.application(self.application))["channel_ids"])
         known = dict(self.calls)
         for record in await self.store.unfinished():

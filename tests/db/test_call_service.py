@@ -111,7 +111,7 @@ async def _service(
 async def _settle(writer: Writer, tasks: set[Any]) -> None:
     runner = asyncio.create_task(writer.run())
     for _ in range(3):
-        await asyncio.gather(*tasks)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.sleep(0)
     await writer.drain(timeout=5)
     runner.cancel()
@@ -178,3 +178,55 @@ async def test_the_step_is_on_the_channel_before_the_prompt_starts(
     assert (record.flow, record.flow_version, record.phase) == ("t", 2, "ivr")
     assert record.ivr_path is not None
     assert [step["node"] for step in record.ivr_path] == ["m"]
+
+
+LOOKUP_FLOW = """
+flow: slow
+version: 1
+numbers: ["101"]
+start: ask
+nodes:
+  ask:
+    kind: lookup
+    url: http://backend/balance
+    timeout: 30
+    next: bye
+    on_error: bye
+  bye:
+    kind: hangup
+"""
+
+
+async def test_a_hang_up_during_a_slow_lookup_ends_the_call_at_once(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    from ari_app.domain.events import CallArrived, ChannelAnswered, ChannelGone
+
+    asked, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def backend(request: httpx.Request) -> httpx.Response:
+        asked.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return httpx.Response(200, json={})
+
+    ari = FakeAri(channels={}, playbacks=set())
+    service, writer, tasks = await _service(engine, ari, tmp_path)
+    (tmp_path / "flows" / "slow.yaml").write_text(LOOKUP_FLOW)
+    await service.flows.reload()
+    service.backends = Backends(transport=httpx.MockTransport(backend))
+    service.handle(CallArrived("c1", "5551234", "101", T0), T0)
+    service.handle(ChannelAnswered("c1"), T0)
+    async with asyncio.timeout(5):
+        await asked.wait()
+        service.handle(ChannelGone("c1", 16, "Normal Clearing"), T0)
+        await cancelled.wait()
+        await _settle(writer, tasks)
+    row = await CallStore(engine).get("c1")
+    assert row is not None
+    assert row.ivr_outcome == "caller_hung_up"
+    assert row.ended_at is not None
+    assert not service.calls
