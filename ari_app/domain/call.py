@@ -221,21 +221,19 @@ def _leave_ivr(call: Call, outcome: engine.Outcome, config: Config) -> Moved:
         # there is no ACD yet: the caller hears the apology and the call ends unrouted
         facts |= {"queue": outcome.detail.get("queue"), "routed": False}
     published = PublishCallEvent(call.call_id, "ivr_finished", facts)
-    if outcome.kind == "transferred":
+    # the hand-offs to the dialplan: (its context, the outcome's field that is the extension)
+    handoffs = {
+        "transferred": (config.transfer_context, "to"),
+        "voicemail": (config.voicemail_context, "mailbox"),
+    }
+    if outcome.kind in handoffs:
+        context, field_name = handoffs[outcome.kind]
         leaving = replace(call, phase=Phase.LEAVING)
-        target = str(outcome.detail["to"])
+        extension = str(outcome.detail[field_name])
         return leaving, [
             SaveCall(leaving),
             published,
-            ContinueInDialplan(call.call_id, config.transfer_context, target),
-        ]
-    if outcome.kind == "voicemail":
-        leaving = replace(call, phase=Phase.LEAVING)
-        mailbox = str(outcome.detail["mailbox"])
-        return leaving, [
-            SaveCall(leaving),
-            published,
-            ContinueInDialplan(call.call_id, config.voicemail_context, mailbox),
+            ContinueInDialplan(call.call_id, context, extension),
         ]
     if outcome.kind == "queued":
         language = call.ivr.language if call.ivr else "en"
