@@ -86,6 +86,8 @@ test: deps venv services lint
 
 bench: venv
 	$(BIN)/python -m tests.bench.ivr_engine
+	@echo
+	$(BIN)/python -m tests.bench.routing
 
 clean:
 	-$(BIN)/ari-app asterisk down
