@@ -15,6 +15,7 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
 from ari_app import logs
+from ari_app.adapters.agent_store import AgentStore
 from ari_app.adapters.ami import AmiClient, AmiLoginFailed
 from ari_app.adapters.ari import AriError, AriEvents, AriRest, AriUnreachable
 from ari_app.adapters.backend import Backends
@@ -22,9 +23,12 @@ from ari_app.adapters.db import CallStore, TokenStore, Writer, engine_for, migra
 from ari_app.adapters.mqtt import MqttPublisher
 from ari_app.api.app import create_api
 from ari_app.api.deps import ApiContext
+from ari_app.domain.agents import FeatureDialed
 from ari_app.domain.ivr.sounds import SoundCatalog
 from ari_app.services import stasis
+from ari_app.services.agents import AgentDirectory, AsteriskRefused
 from ari_app.services.calls import CallService
+from ari_app.services.features import FeatureCodes
 from ari_app.services.flows import FlowRegistry
 from ari_app.services.lease import ApplicationHeld, Lease
 from ari_app.services.tokens import first_admin_token
@@ -61,6 +65,8 @@ class Parts:
     ami: AmiClient
     calls: CallService
     flows: FlowRegistry
+    agents: AgentDirectory
+    features: FeatureCodes
     backends: Backends
     writer: Writer
     lease: Lease
@@ -180,7 +186,10 @@ async def build(settings: Settings) -> Parts:
     flows = FlowRegistry(settings.flows_dir, lambda: _sounds(ari))
     await flows.reload()  # a flow that fails its check is logged and left out; the others serve
     backends = Backends()
-    api = create_api(ApiContext(calls=store, tokens=tokens, health=health, flows=flows))
+    agents = AgentDirectory(AgentStore(engine), ari)
+    api = create_api(
+        ApiContext(calls=store, tokens=tokens, health=health, flows=flows, agents=agents)
+    )
     server = _Server(
         uvicorn.Config(
             api,
@@ -202,7 +211,20 @@ async def build(settings: Settings) -> Parts:
         publish=publish,
     )
     return Parts(
-        settings, ari, events, ami, calls, flows, backends, writer, lease, mqtt, server, parts_tasks
+        settings,
+        ari,
+        events,
+        ami,
+        calls,
+        flows,
+        agents,
+        FeatureCodes(ari, agents),
+        backends,
+        writer,
+        lease,
+        mqtt,
+        server,
+        parts_tasks,
     )
 
 
@@ -220,12 +242,20 @@ async def consume_events(parts: Parts) -> None:
     """Hand every ARI event to the call service; rebuild live calls on every connect."""
 
     async def on_connected() -> None:
+        # the phones first: Asterisk may have restarted with an empty picture
+        try:
+            await parts.agents.provision_all()
+        except AsteriskRefused as exc:
+            # calls are still served; the phones cannot register until this is mended
+            log.error("agents_not_provisioned", reason=str(exc))
         await parts.calls.reconcile()
 
     async for message in parts.events.stream(on_connected):
         try:
             event = stasis.parse(message)
-            if event is not None:
+            if isinstance(event, FeatureDialed):
+                _spawn(parts.tasks, parts.features.handle(event))
+            elif event is not None:
                 parts.calls.handle(event, stasis.timestamp(message.get("timestamp")))
         except stasis.ApplicationReplaced:
             raise

@@ -34,6 +34,13 @@ class ReconcileFailed(Exception):
     """Rebuilding the picture of live calls failed; the stream reconnects and tries again."""
 
 
+def _message(reply: httpx.Response) -> str:
+    try:
+        return str(reply.json().get("message", reply.text))
+    except (ValueError, AttributeError):
+        return reply.text or reply.reason_phrase
+
+
 class AriRest:
     """The ARI REST calls the service makes, over one pooled connection."""
 
@@ -65,11 +72,7 @@ class AriRest:
         except httpx.HTTPError as exc:
             raise AriUnreachable(f"{method} {path}: {exc!r}") from exc
         if reply.status_code >= 400:
-            try:
-                message = reply.json().get("message", reply.text)
-            except ValueError:
-                message = reply.text or reply.reason_phrase
-            raise AriError(method, path, reply.status_code, message)
+            raise AriError(method, path, reply.status_code, _message(reply))
         return reply.json() if reply.content else None
 
     # -- the calls the service uses -------------------------------------------
@@ -111,6 +114,33 @@ class AriRest:
             extension=extension,
             priority=1,
         )
+
+    async def put_config(
+        self, config_class: str, object_type: str, object_id: str, fields: dict[str, str]
+    ) -> None:
+        """Create or update a sorcery object (ARI push configuration), e.g. a PJSIP endpoint."""
+        body = {"fields": [{"attribute": k, "value": v} for k, v in fields.items()]}
+        path = f"/asterisk/config/dynamic/{config_class}/{object_type}/{object_id}"
+        try:
+            reply = await self._client.put(path, json=body)
+        except httpx.HTTPError as exc:
+            raise AriUnreachable(f"PUT {path}: {exc!r}") from exc
+        if reply.status_code >= 400:
+            raise AriError("PUT", path, reply.status_code, _message(reply))
+
+    async def delete_config(self, config_class: str, object_type: str, object_id: str) -> None:
+        """Remove a pushed object; one that is not there is fine."""
+        try:
+            await self.request(
+                "DELETE", f"/asterisk/config/dynamic/{config_class}/{object_type}/{object_id}"
+            )
+        except AriError as exc:
+            if exc.status != 404:
+                raise
+
+    async def endpoint(self, tech: str, resource: str) -> dict[str, Any]:
+        """An endpoint's state (online, offline, unknown) and channels."""
+        return dict(await self.request("GET", f"/endpoints/{tech}/{resource}"))
 
     async def sounds(self) -> list[dict[str, Any]]:
         """Every sound Asterisk can play, with the languages and formats it has."""

@@ -62,7 +62,7 @@ def utc(value: datetime | None) -> datetime | None:
     return value
 
 
-def _upsert(engine: AsyncEngine, table: Any, row: dict[str, Any], key: str) -> Any:
+def upsert(engine: AsyncEngine, table: Any, row: dict[str, Any], key: str) -> Any:
     insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
     statement = insert(table).values(**row)
     return statement.on_conflict_do_update(
@@ -78,7 +78,7 @@ class CallStore:
 
     async def save(self, row: dict[str, Any]) -> None:
         async with self.engine.begin() as connection:
-            await connection.execute(_upsert(self.engine, CallRecord.__table__, row, "id"))
+            await connection.execute(upsert(self.engine, CallRecord.__table__, row, "id"))
 
     async def get(self, call_id: str) -> CallRecord | None:
         async with self.engine.connect() as connection:

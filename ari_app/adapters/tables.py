@@ -56,3 +56,50 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = _when(nullable=False)  # type: ignore[assignment]
     expires_at: datetime | None = _when()  # type: ignore[assignment]
     revoked_at: datetime | None = _when()  # type: ignore[assignment]
+
+
+class AgentRecord(SQLModel, table=True):
+    """An agent and their phone. The SIP password is kept only as the digest PJSIP checks
+    (md5 of user:realm:password), so the database never holds it in clear."""
+
+    __tablename__ = "agent"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=80)
+    team: str = Field(default="", max_length=40)
+    skills: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    wrap_up_seconds: int = 30
+    sip_digest: str = Field(max_length=32)
+    created_at: datetime = _when(nullable=False)  # type: ignore[assignment]
+    updated_at: datetime = _when(nullable=False)  # type: ignore[assignment]
+
+
+class AgentStateRecord(SQLModel, table=True):
+    """Where an agent's availability is now (one row per agent)."""
+
+    __tablename__ = "agent_state"
+
+    agent_id: str = Field(primary_key=True, max_length=32)
+    state: str = Field(max_length=16)
+    since: datetime | None = _when()  # type: ignore[assignment]
+    reason: str = Field(default="", max_length=32)
+    call_id: str | None = Field(default=None, max_length=64)
+    missed: int = 0
+    pending: str | None = Field(default=None, max_length=16)
+    pending_reason: str = Field(default="", max_length=32)
+    wrap_up_until: datetime | None = _when()  # type: ignore[assignment]
+
+
+class AgentEventRecord(SQLModel, table=True):
+    """The audit trail of every change of an agent's state, and where it came from."""
+
+    __tablename__ = "agent_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: str = Field(max_length=32, index=True)
+    at: datetime = _when(nullable=False)  # type: ignore[assignment]
+    event: str = Field(max_length=32)
+    from_state: str = Field(max_length=16)
+    to_state: str = Field(max_length=16)
+    reason: str = Field(default="", max_length=32)
+    source: str = Field(max_length=16)  # api, phone, acd

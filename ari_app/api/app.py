@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from ari_app.api import calls, ivr
+from ari_app.api import agents, calls, ivr
 from ari_app.api.deps import ApiContext, Authorized, Context
 
 
@@ -30,4 +30,5 @@ def create_api(context: ApiContext) -> FastAPI:
 
     api.include_router(calls.router)
     api.include_router(ivr.router)
+    api.include_router(agents.router)
     return api

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ari_app.adapters.db import CallStore, TokenStore
 from ari_app.adapters.tables import ApiToken
 from ari_app.services import tokens
+from ari_app.services.agents import AgentDirectory
 from ari_app.services.flows import FlowRegistry
 
 
@@ -24,6 +25,7 @@ class ApiContext:
     tokens: TokenStore
     health: HealthReport
     flows: FlowRegistry
+    agents: AgentDirectory
 
 
 def context(request: Request) -> ApiContext:

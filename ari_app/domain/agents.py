@@ -155,6 +155,8 @@ def step(
             return _to(status, AgentState.AVAILABLE, now, missed=0)
         case LogIn():
             raise AgentStateError(f"already logged in ({state.value})")
+        case LogOut() if state is AgentState.LOGGED_OUT:
+            raise AgentStateError("already logged out")
         case LogOut() if busy:
             return replace(status, pending=AgentState.LOGGED_OUT, pending_reason="")
         case LogOut():
@@ -218,3 +220,40 @@ def _to(status: AgentStatus, state: AgentState, now: datetime, **changes: Any) -
 
 def _describe(event: AgentEvent) -> str:
     return re.sub(r"(?<!^)([A-Z])", r" \1", type(event).__name__).lower()
+
+
+# -- feature codes ----------------------------------------------------------------------
+
+FEATURES = ("login", "logout", "pause", "unpause", "wrapup-end")
+DEFAULT_PAUSE_REASON = "break"
+
+
+@dataclass(frozen=True)
+class FeatureDialed:
+    """An agent's phone dialled a feature code (the dialplan hands it to Stasis)."""
+
+    channel_id: str
+    feature: str
+    endpoint: str  # the PJSIP endpoint that dialled: agent-<id>
+    argument: str = ""  # the digits after the code (a pause reason)
+
+
+def agent_of(endpoint: str) -> str | None:
+    """The agent whose phone is this endpoint (agent-<id>), if it is an agent's."""
+    agent_id = endpoint.removeprefix("agent-")
+    return agent_id if endpoint.startswith("agent-") and AGENT_ID.fullmatch(agent_id) else None
+
+
+def feature_event(feature: str, argument: str) -> AgentEvent:
+    """What a feature code asks for."""
+    if feature == "login":
+        return LogIn()
+    if feature == "logout":
+        return LogOut()
+    if feature == "pause":
+        return Pause(argument or DEFAULT_PAUSE_REASON)
+    if feature == "unpause":
+        return Unpause()
+    if feature == "wrapup-end":
+        return WrapUpEnded()
+    raise AgentStateError(f"unknown feature code '{feature}'")

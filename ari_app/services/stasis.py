@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from ari_app.domain.agents import FeatureDialed
 from ari_app.domain.events import (
     CallArrived,
     CallEvent,
@@ -39,10 +40,21 @@ def _channel_of(target_uri: str) -> str | None:
     return ident if kind == "channel" and ident else None
 
 
-def parse(message: dict[str, Any]) -> CallEvent | None:
+FEATURE = "agent-feature"  # Stasis(app,agent-feature,FEATURE,ENDPOINT[,ARGUMENT])
+
+
+def parse(message: dict[str, Any]) -> CallEvent | FeatureDialed | None:
     """The domain event an ARI message stands for, if the call logic uses it."""
     kind = message.get("type")
     channel = message.get("channel") or {}
+    args = message.get("args") or []
+    if kind == "StasisStart" and args and args[0] == FEATURE:
+        return FeatureDialed(
+            channel["id"],
+            str(args[1]) if len(args) > 1 else "",
+            str(args[2]) if len(args) > 2 else "",
+            str(args[3]) if len(args) > 3 else "",
+        )
     if kind == "StasisStart":
         return CallArrived(
             call_id=channel["id"],

@@ -12,11 +12,14 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ari_app.adapters.agent_store import AgentStore
+from ari_app.adapters.ari import AriRest
 from ari_app.adapters.db import CallStore, TokenStore, Writer, engine_for, migrate, ping
 from ari_app.api.app import create_api
 from ari_app.api.deps import ApiContext
 from ari_app.domain.call import Call, HangupSide, Phase
 from ari_app.services import tokens
+from ari_app.services.agents import AgentDirectory
 from ari_app.services.calls import call_row
 from ari_app.services.flows import FlowRegistry
 
@@ -134,7 +137,10 @@ async def test_the_api_wants_a_token_except_for_health(engine: AsyncEngine) -> N
 
     flows = FlowRegistry(DEMO_FLOWS)
     await flows.reload()
-    api = create_api(ApiContext(calls=calls, tokens=token_store, health=health, flows=flows))
+    agents = AgentDirectory(AgentStore(engine), AriRest("http://asterisk", "u", "p"))
+    api = create_api(
+        ApiContext(calls=calls, tokens=token_store, health=health, flows=flows, agents=agents)
+    )
     transport = httpx.ASGITransport(app=api)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         assert (await client.get("/healthz")).status_code == 200

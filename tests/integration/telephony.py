@@ -28,6 +28,9 @@ REPO = Path(__file__).resolve().parents[2]
 CALLER_SCENARIO = REPO / "tests" / "sipp" / "caller.xml"
 HANGS_UP_SCENARIO = REPO / "tests" / "sipp" / "caller_hangs_up.xml"
 CARRIER_SCENARIO = REPO / "tests" / "sipp" / "carrier_answers.xml"
+REGISTER_SCENARIO = REPO / "tests" / "sipp" / "register.xml"
+STRANGER_SCENARIO = REPO / "tests" / "sipp" / "stranger.xml"
+PHONE_DIALS_SCENARIO = REPO / "tests" / "sipp" / "phone_dials.xml"
 CARRIER_ADDRESS = "127.0.0.2"
 
 
@@ -271,6 +274,71 @@ async def carrier_far_end(answer_for: float = 1.0) -> AsyncIterator[Path]:
 
 def carrier_messages(folder: Path) -> str:
     return "".join(path.read_text(errors="replace") for path in folder.glob("*_messages.log"))
+
+
+async def run_sipp(
+    scenario: Path, sip_port: int, *args: str, timeout: float = 20.0
+) -> tuple[int, str]:
+    """One SIPp run from 127.0.0.1 (a phone, not the carrier): exit status and its traces."""
+    folder = Path(tempfile.mkdtemp(prefix="ari-app-phone-"))
+    process = await asyncio.create_subprocess_exec(
+        "sipp",
+        f"127.0.0.1:{sip_port}",
+        "-sf",
+        str(scenario),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(free_port(socket.SOCK_DGRAM)),
+        "-m",
+        "1",
+        "-recv_timeout",
+        "10s",
+        "-nostdin",
+        "-trace_msg",
+        "-trace_err",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=folder,
+    )
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        out, _ = await process.communicate()
+    return process.returncode or 0, out.decode(errors="replace") + _collect_traces(folder)
+
+
+async def register_phone(
+    sip_port: int, user: str, password: str, *, expires: int = 120
+) -> tuple[int, str]:
+    """An agent's phone registers (REGISTER, 401, REGISTER with the digest, 200)."""
+    return await run_sipp(
+        REGISTER_SCENARIO,
+        sip_port,
+        "-au",
+        user,
+        "-ap",
+        password,
+        "-key",
+        "user",
+        user,
+        "-key",
+        "contact_port",
+        str(free_port(socket.SOCK_DGRAM)),
+        "-key",
+        "expires",
+        str(expires),
+    )
+
+
+async def phone_dials(sip_port: int, user: str, password: str, number: str) -> tuple[int, str]:
+    """An agent's phone dials a number (a feature code) and stays until Asterisk hangs up."""
+    return await run_sipp(
+        PHONE_DIALS_SCENARIO, sip_port, "-au", user, "-ap", password, "-key", "user", user,
+        "-s", number,
+    )  # fmt: skip
 
 
 # -- what Asterisk reports ----------------------------------------------------------

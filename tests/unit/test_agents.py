@@ -95,6 +95,7 @@ def test_an_answered_call_resets_the_missed_count() -> None:
     ("events", "message"),
     [
         ((LogIn(), LogIn()), "already logged in"),
+        ((LogOut(),), "already logged out"),
         ((Reachability(True), Offered("c1")), "offered is not possible while logged_out"),
         ((LogIn(), Answered("c9")), "answered is not possible while available"),
         ((LogIn(), Pause("Lunch Break!")), "pause reason 'Lunch Break!'"),

@@ -84,3 +84,17 @@ def test_timestamps_accept_the_ari_offset_form() -> None:
         2026, 11, 25, 0, 13, 18, 379000, tzinfo=UTC
     )
     assert timestamp(None) is None
+
+
+def test_a_feature_code_from_an_agent_phone_is_not_a_call() -> None:
+    from ari_app.domain.agents import FeatureDialed, agent_of
+
+    message = {
+        "type": "StasisStart",
+        "args": ["agent-feature", "pause", "agent-anna", "2"],
+        "channel": {**CHANNEL, "name": "PJSIP/agent-anna-00000007"},
+    }
+    assert parse(message) == FeatureDialed("1795565598.5", "pause", "agent-anna", "2")
+    assert agent_of("agent-anna") == "anna"
+    assert agent_of("carrier") is None
+    assert agent_of("agent-Bad!") is None

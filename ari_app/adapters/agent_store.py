@@ -1,0 +1,103 @@
+"""Agents in the database: profiles, their current state, and the audit trail of changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ari_app.adapters.db import upsert, utc
+from ari_app.adapters.tables import AgentEventRecord, AgentRecord, AgentStateRecord
+
+
+class AgentExists(Exception):
+    """An agent with this id is already there."""
+
+
+class AgentStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def add(self, agent: AgentRecord) -> None:
+        try:
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    AgentRecord.__table__.insert().values(**agent.model_dump())  # type: ignore[attr-defined]
+                )
+        except IntegrityError as exc:
+            raise AgentExists(agent.id) from exc
+
+    async def get(self, agent_id: str) -> AgentRecord | None:
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(AgentRecord).where(AgentRecord.id == agent_id)  # type: ignore[arg-type]
+                )
+            ).first()
+        return _agent(row) if row else None
+
+    async def all(self) -> list[AgentRecord]:
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(select(AgentRecord).order_by(AgentRecord.id))).all()
+        return [_agent(row) for row in rows]
+
+    async def update(self, agent_id: str, **changes: Any) -> None:
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                update(AgentRecord).where(AgentRecord.id == agent_id).values(**changes)  # type: ignore[arg-type]
+            )
+
+    async def delete(self, agent_id: str) -> None:
+        async with self.engine.begin() as connection:
+            for table, column in (
+                (AgentEventRecord, AgentEventRecord.agent_id),
+                (AgentStateRecord, AgentStateRecord.agent_id),
+                (AgentRecord, AgentRecord.id),
+            ):
+                await connection.execute(delete(table).where(column == agent_id))  # type: ignore[arg-type]
+
+    # -- state ----------------------------------------------------------------------------
+
+    async def states(self) -> dict[str, AgentStateRecord]:
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(select(AgentStateRecord))).all()
+        found = {}
+        for row in rows:
+            record = AgentStateRecord.model_validate(dict(row._mapping))
+            record.since, record.wrap_up_until = utc(record.since), utc(record.wrap_up_until)
+            found[record.agent_id] = record
+        return found
+
+    async def save_state(self, state: dict[str, Any], event: dict[str, Any]) -> None:
+        """The new state and its audit row, in one transaction."""
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                upsert(self.engine, AgentStateRecord.__table__, state, "agent_id")
+            )
+            await connection.execute(AgentEventRecord.__table__.insert().values(**event))  # type: ignore[attr-defined]
+
+    async def events(self, agent_id: str, limit: int = 50) -> list[AgentEventRecord]:
+        async with self.engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(AgentEventRecord)
+                    .where(AgentEventRecord.agent_id == agent_id)  # type: ignore[arg-type]
+                    .order_by(AgentEventRecord.id.desc())  # type: ignore[union-attr]
+                    .limit(limit)
+                )
+            ).all()
+        found = []
+        for row in rows:
+            record = AgentEventRecord.model_validate(dict(row._mapping))
+            record.at = utc(record.at) or record.at
+            found.append(record)
+        return found
+
+
+def _agent(row: Any) -> AgentRecord:
+    record = AgentRecord.model_validate(dict(row._mapping))
+    record.created_at = utc(record.created_at) or record.created_at
+    record.updated_at = utc(record.updated_at) or record.updated_at
+    return record

@@ -1,0 +1,194 @@
+"""Agents: their profiles and phones, and their state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from ari_app.api.deps import Authorized, Context
+from ari_app.domain import agents as agent_logic
+from ari_app.domain.agents import AgentProfile, AgentState
+from ari_app.services.agents import REALM, AgentNotFound, AgentView, AsteriskRefused
+
+router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
+
+AgentId = Annotated[str, StringConstraints(pattern=f"^{agent_logic.AGENT_ID.pattern}$")]
+SkillName = Annotated[str, StringConstraints(pattern=f"^{agent_logic.SKILL_NAME.pattern}$")]
+Reason = Annotated[str, StringConstraints(pattern=f"^{agent_logic.REASON.pattern}$")]
+Level = Annotated[int, Field(ge=1, le=10)]
+Skills = Annotated[dict[SkillName, Level], Field(max_length=50)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=80, strip_whitespace=True)]
+Team = Annotated[str, StringConstraints(max_length=40, strip_whitespace=True)]
+WrapUp = Annotated[int, Field(ge=0, le=3600)]
+
+
+class AgentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: AgentId
+    name: Name
+    team: Team = ""
+    skills: Skills = {}
+    wrap_up_seconds: WrapUp = 30
+
+
+class AgentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    team: Team | None = None
+    skills: Skills | None = None
+    wrap_up_seconds: WrapUp | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> AgentUpdate:
+        if not self.model_dump(exclude_none=True):
+            raise ValueError("give at least one of name, team, skills, wrap_up_seconds")
+        return self
+
+
+class AgentPublic(BaseModel):
+    id: str
+    name: str
+    team: str
+    skills: dict[str, int]
+    wrap_up_seconds: int
+    sip_user: str
+    state: AgentState
+    since: datetime | None
+    reason: str
+    pending: AgentState | None
+    pending_reason: str
+    missed: int
+    call_id: str | None
+
+
+class SipAccount(BaseModel):
+    """What the agent's phone needs; the password is shown here once and never again."""
+
+    user: str
+    password: str
+    realm: str
+
+
+class AgentCreated(AgentPublic):
+    sip: SipAccount
+
+
+class StateChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["available", "paused", "logged_out"]
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _reason_with_pause(self) -> StateChange:
+        if (self.state == "paused") != (self.reason is not None):
+            raise ValueError("a reason goes with state 'paused', and only with it")
+        return self
+
+
+def _public(view: AgentView) -> AgentPublic:
+    record, state = view.record, view.status
+    return AgentPublic(
+        id=record.id,
+        name=record.name,
+        team=record.team,
+        skills=dict(record.skills),
+        wrap_up_seconds=record.wrap_up_seconds,
+        sip_user=f"agent-{record.id}",
+        state=state.state,
+        since=state.since,
+        reason=state.reason,
+        pending=state.pending,
+        pending_reason=state.pending_reason,
+        missed=state.missed,
+        call_id=state.call_id,
+    )
+
+
+@asynccontextmanager
+async def _answering() -> AsyncIterator[None]:
+    """The services' refusals as HTTP answers; each means nothing was changed."""
+    try:
+        yield
+    except AgentNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent '{exc}'") from exc
+    except AsteriskRefused as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"Asterisk did not take the change, so nothing was changed: {exc}",
+        ) from exc
+    except agent_logic.AgentStateError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+
+
+@router.get("")
+async def list_agents(ctx: Context, _: Authorized) -> list[AgentPublic]:
+    return [_public(view) for view in await ctx.agents.views()]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_agent(ctx: Context, _: Authorized, body: AgentCreate) -> AgentCreated:
+    """Add an agent; their phone can register at once with the SIP account returned."""
+    profile = AgentProfile(body.id, body.name, body.team, body.skills, body.wrap_up_seconds)
+    async with _answering():
+        password = await ctx.agents.create(profile)
+        view = await ctx.agents.view(body.id)
+    sip = SipAccount(user=profile.endpoint, password=password, realm=REALM)
+    return AgentCreated(**_public(view).model_dump(), sip=sip)
+
+
+@router.get("/{agent_id}")
+async def get_agent(ctx: Context, _: Authorized, agent_id: str) -> AgentPublic:
+    async with _answering():
+        return _public(await ctx.agents.view(agent_id))
+
+
+@router.patch("/{agent_id}")
+async def update_agent(
+    ctx: Context, _: Authorized, agent_id: str, body: AgentUpdate
+) -> AgentPublic:
+    async with _answering():
+        await ctx.agents.update(agent_id, **body.model_dump(exclude_none=True))
+        return _public(await ctx.agents.view(agent_id))
+
+
+@router.post("/{agent_id}/password")
+async def new_password(ctx: Context, _: Authorized, agent_id: str) -> SipAccount:
+    """A new SIP password for the agent's phone (the old one stops working)."""
+    async with _answering():
+        password = await ctx.agents.new_password(agent_id)
+    return SipAccount(user=f"agent-{agent_id}", password=password, realm=REALM)
+
+
+@router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_agent(ctx: Context, _: Authorized, agent_id: str) -> None:
+    async with _answering():
+        await ctx.agents.delete(agent_id)
+
+
+@router.post("/{agent_id}/state")
+async def set_state(ctx: Context, _: Authorized, agent_id: str, body: StateChange) -> AgentPublic:
+    """Log an agent in or out, pause (with a reason) or make available again. `available`
+    logs in, unpauses, or ends a wrap-up early, whichever the agent's state calls for."""
+    async with _answering():
+        current = (await ctx.agents.view(agent_id)).status.state
+        event: agent_logic.AgentEvent
+        if body.state == "paused":
+            event = agent_logic.Pause(body.reason or "")
+        elif body.state == "logged_out":
+            event = agent_logic.LogOut()
+        elif current is AgentState.LOGGED_OUT:
+            event = agent_logic.LogIn()
+        elif current is AgentState.WRAP_UP:
+            event = agent_logic.WrapUpEnded()
+        else:
+            event = agent_logic.Unpause()
+        await ctx.agents.change_state(agent_id, event, "api")
+        return _public(await ctx.agents.view(agent_id))

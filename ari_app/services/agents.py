@@ -1,0 +1,255 @@
+"""The agents directory: profiles in the database, their phones pushed into Asterisk.
+
+Each agent's phone is three PJSIP objects (auth, aor, endpoint) named
+`agent-<id>`, created through ARI push configuration into Asterisk's own
+database (sorcery.conf maps them to astdb), so a new phone registers at once
+with no reload and keeps working across an Asterisk restart. The database is
+the source of truth: every (re)connect pushes every agent again. The SIP
+password is generated, shown once, and kept only as the digest PJSIP checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from ari_app.adapters.agent_store import AgentStore
+from ari_app.adapters.ari import AriError, AriRest, AriUnreachable
+from ari_app.adapters.tables import AgentRecord, AgentStateRecord
+from ari_app.domain import agents as agent_logic
+from ari_app.domain.agents import AgentEvent, AgentProfile, AgentState, AgentStatus
+
+log = structlog.get_logger(__name__)
+REALM = "ari-app"
+AGENTS_CONTEXT = "ari-app-agents"  # where the agents' phones dial (feature codes)
+PJSIP = "res_pjsip"
+
+
+class AgentNotFound(Exception):
+    pass
+
+
+class AsteriskRefused(Exception):
+    """Asterisk could not take the change; nothing was changed."""
+
+
+def sip_digest(user: str, password: str) -> str:
+    """What PJSIP checks a digest against (md5_cred): md5 of user:realm:password."""
+    return hashlib.md5(f"{user}:{REALM}:{password}".encode(), usedforsecurity=False).hexdigest()
+
+
+def profile_of(record: AgentRecord) -> AgentProfile:
+    return AgentProfile(
+        record.id, record.name, record.team, dict(record.skills), record.wrap_up_seconds
+    )
+
+
+def status_of(agent_id: str, row: AgentStateRecord | None) -> AgentStatus:
+    if row is None:
+        return AgentStatus(agent_id)
+    return AgentStatus(
+        agent_id,
+        AgentState(row.state),
+        row.since,
+        row.reason,
+        row.call_id,
+        row.missed,
+        AgentState(row.pending) if row.pending else None,
+        row.pending_reason,
+        row.wrap_up_until,
+    )
+
+
+def _phone_objects(profile: AgentProfile, digest: str) -> list[tuple[str, dict[str, str]]]:
+    name = profile.endpoint
+    return [
+        (
+            "auth",
+            {"auth_type": "md5", "username": name, "realm": REALM, "md5_cred": digest},
+        ),
+        (
+            "aor",
+            {
+                "max_contacts": "1",
+                "remove_existing": "yes",
+                # a phone that stops answering OPTIONS goes unavailable: no calls for it
+                "qualify_frequency": "15",
+            },
+        ),
+        (
+            "endpoint",
+            {
+                "transport": "transport-udp",
+                "context": AGENTS_CONTEXT,
+                "disallow": "all",
+                "allow": "ulaw,alaw",
+                "auth": name,
+                "aors": name,
+                "identify_by": "username",
+                "direct_media": "no",
+                "dtmf_mode": "rfc4733",
+                "rtp_symmetric": "yes",
+                "force_rport": "yes",
+                "rewrite_contact": "yes",
+                "callerid": f'"{profile.name}" <{profile.agent_id}>',
+            },
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class AgentView:
+    record: AgentRecord
+    status: AgentStatus
+
+
+class AgentDirectory:
+    def __init__(
+        self,
+        store: AgentStore,
+        ari: AriRest,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store, self.ari, self._clock = store, ari, clock
+
+    # -- profiles -------------------------------------------------------------------------
+
+    async def create(self, profile: AgentProfile) -> str:
+        """Add an agent and their phone; returns the phone's SIP password (shown once)."""
+        if await self.store.get(profile.agent_id) is not None:
+            raise agent_logic.AgentStateError(f"agent '{profile.agent_id}' already exists")
+        password = secrets.token_urlsafe(18)
+        digest = sip_digest(profile.endpoint, password)
+        await self._push(profile, digest)
+        now = self._clock()
+        record = AgentRecord(
+            id=profile.agent_id,
+            name=profile.name,
+            team=profile.team,
+            skills=dict(profile.skills),
+            wrap_up_seconds=profile.wrap_up_seconds,
+            sip_digest=digest,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            await self.store.add(record)
+        except Exception:
+            await self._remove_phone(profile.endpoint)  # nothing half-made stays behind
+            raise
+        log.info("agent_created", agent_id=profile.agent_id)
+        return password
+
+    async def update(self, agent_id: str, **changes: Any) -> AgentRecord:
+        """Change a profile (name, team, skills, wrap-up); the next routing decision sees it."""
+        record = await self._record(agent_id)
+        updated = record.model_copy(update=changes)
+        if "name" in changes:  # the caller id of the phone shows the name
+            await self._push(profile_of(updated), record.sip_digest)
+        await self.store.update(agent_id, **changes, updated_at=self._clock())
+        return updated
+
+    async def new_password(self, agent_id: str) -> str:
+        record = await self._record(agent_id)
+        password = secrets.token_urlsafe(18)
+        digest = sip_digest(profile_of(record).endpoint, password)
+        await self._push(profile_of(record), digest)
+        await self.store.update(agent_id, sip_digest=digest, updated_at=self._clock())
+        return password
+
+    async def delete(self, agent_id: str) -> None:
+        record = await self._record(agent_id)
+        await self._remove_phone(profile_of(record).endpoint)
+        await self.store.delete(agent_id)
+        log.info("agent_deleted", agent_id=agent_id)
+
+    async def views(self) -> list[AgentView]:
+        states = await self.store.states()
+        return [
+            AgentView(record, status_of(record.id, states.get(record.id)))
+            for record in await self.store.all()
+        ]
+
+    async def view(self, agent_id: str) -> AgentView:
+        record = await self._record(agent_id)
+        states = await self.store.states()
+        return AgentView(record, status_of(agent_id, states.get(agent_id)))
+
+    async def provision_all(self) -> int:
+        """Push every agent's phone into Asterisk (on every connect)."""
+        records = await self.store.all()
+        for record in records:
+            await self._push(profile_of(record), record.sip_digest)
+        log.info("agents_provisioned", agents=len(records))
+        return len(records)
+
+    # -- state ----------------------------------------------------------------------------
+
+    async def change_state(self, agent_id: str, event: AgentEvent, source: str) -> AgentStatus:
+        """Apply one event to an agent and persist it with its audit row."""
+        view = await self.view(agent_id)
+        now = self._clock()
+        status = agent_logic.step(view.status, event, now, profile_of(view.record))
+        await self.store.save_state(
+            dict(_state_row(status)),
+            {
+                "agent_id": agent_id,
+                "at": now,
+                "event": type(event).__name__,
+                "from_state": view.status.state.value,
+                "to_state": status.state.value,
+                "reason": status.reason or status.pending_reason,
+                "source": source,
+            },
+        )
+        log.info(
+            "agent_state",
+            agent_id=agent_id,
+            state=status.state.value,
+            reason=status.reason,
+            pending=status.pending.value if status.pending else None,
+            source=source,
+        )
+        return status
+
+    # -- inside ---------------------------------------------------------------------------
+
+    async def _record(self, agent_id: str) -> AgentRecord:
+        record = await self.store.get(agent_id)
+        if record is None:
+            raise AgentNotFound(agent_id)
+        return record
+
+    async def _push(self, profile: AgentProfile, digest: str) -> None:
+        try:
+            for object_type, fields in _phone_objects(profile, digest):
+                await self.ari.put_config(PJSIP, object_type, profile.endpoint, fields)
+        except (AriError, AriUnreachable) as exc:
+            raise AsteriskRefused(str(exc)) from exc
+
+    async def _remove_phone(self, endpoint: str) -> None:
+        try:
+            for object_type in ("endpoint", "aor", "auth"):
+                await self.ari.delete_config(PJSIP, object_type, endpoint)
+        except (AriError, AriUnreachable) as exc:
+            raise AsteriskRefused(str(exc)) from exc
+
+
+def _state_row(status: AgentStatus) -> Mapping[str, Any]:
+    return {
+        "agent_id": status.agent_id,
+        "state": status.state.value,
+        "since": status.since,
+        "reason": status.reason,
+        "call_id": status.call_id,
+        "missed": status.missed,
+        "pending": status.pending.value if status.pending else None,
+        "pending_reason": status.pending_reason,
+        "wrap_up_until": status.wrap_up_until,
+    }

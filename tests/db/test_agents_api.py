@@ -1,0 +1,185 @@
+"""Agents through the admin API, on SQLite and PostgreSQL, with ARI behind a mock transport."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ari_app.adapters.agent_store import AgentStore
+from ari_app.adapters.ari import AriRest
+from ari_app.adapters.db import CallStore, TokenStore, engine_for, migrate
+from ari_app.api.app import create_api
+from ari_app.api.deps import ApiContext
+from ari_app.services import tokens
+from ari_app.services.agents import AgentDirectory, sip_digest
+from ari_app.services.flows import FlowRegistry
+
+
+class PushedConfig:
+    """What Asterisk was told through ARI push configuration; `down` makes it refuse."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], dict[str, str]] = {}
+        self.down = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("connection refused")
+        parts = request.url.path.split("/")  # /ari/asterisk/config/dynamic/res_pjsip/TYPE/ID
+        key = (parts[-2], parts[-1])
+        if request.method == "PUT":
+            fields = json.loads(request.content)["fields"]
+            self.objects[key] = {f["attribute"]: f["value"] for f in fields}
+            return httpx.Response(200, json=[])
+        if request.method == "DELETE":
+            return httpx.Response(204 if self.objects.pop(key, None) else 404)
+        return httpx.Response(404)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    migrate(database_url)
+    engine = engine_for(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def api(
+    engine: AsyncEngine, tmp_path: Any
+) -> AsyncIterator[tuple[httpx.AsyncClient, PushedConfig]]:
+    pushed = PushedConfig()
+    ari = AriRest("http://asterisk", "u", "p", transport=httpx.MockTransport(pushed))
+    token_store = TokenStore(engine)
+    token = await tokens.first_admin_token(token_store)
+
+    async def health() -> tuple[bool, dict[str, object]]:
+        return True, {}
+
+    (tmp_path / "flows").mkdir()
+    context = ApiContext(
+        calls=CallStore(engine),
+        tokens=token_store,
+        health=health,
+        flows=FlowRegistry(tmp_path / "flows"),
+        agents=AgentDirectory(AgentStore(engine), ari),
+    )
+    transport = httpx.ASGITransport(app=create_api(context))
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers) as c:
+        yield c, pushed
+
+
+ANNA = {"id": "anna", "name": "Anna Berg", "team": "billing", "skills": {"billing": 8}}
+
+
+async def test_a_new_agent_gets_a_phone_in_asterisk_and_a_password_shown_once(
+    api: tuple[httpx.AsyncClient, PushedConfig],
+) -> None:
+    client, pushed = api
+    reply = await client.post("/api/v1/agents", json=ANNA)
+    assert reply.status_code == 201, reply.text
+    created = reply.json()
+    assert created["state"] == "logged_out"
+    sip = created["sip"]
+    assert (sip["user"], sip["realm"]) == ("agent-anna", "ari-app")
+    assert pushed.objects[("auth", "agent-anna")]["md5_cred"] == sip_digest(
+        "agent-anna", sip["password"]
+    )
+    assert "password" not in pushed.objects[("auth", "agent-anna")]  # never in clear
+    endpoint = pushed.objects[("endpoint", "agent-anna")]
+    assert (endpoint["auth"], endpoint["aors"], endpoint["context"]) == (
+        "agent-anna",
+        "agent-anna",
+        "ari-app-agents",
+    )
+    listed = (await client.get("/api/v1/agents")).json()
+    assert [agent["id"] for agent in listed] == ["anna"]
+    assert "sip" not in listed[0]
+    assert sip["password"] not in json.dumps(listed)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({**ANNA, "id": "Anna!"}, "id"),
+        ({**ANNA, "skills": {"billing": 11}}, "skills"),
+        ({**ANNA, "skills": {"Bad Skill": 3}}, "skills"),
+        ({**ANNA, "wrap_up_seconds": -1}, "wrap_up_seconds"),
+        ({**ANNA, "name": ""}, "name"),
+        ({**ANNA, "extension": "1001"}, "extension"),
+    ],
+)
+async def test_a_bad_agent_payload_is_refused_and_changes_nothing(
+    api: tuple[httpx.AsyncClient, PushedConfig], payload: dict[str, Any], field: str
+) -> None:
+    client, pushed = api
+    reply = await client.post("/api/v1/agents", json=payload)
+    assert reply.status_code == 422
+    assert field in json.dumps(reply.json()["detail"])
+    assert pushed.objects == {}
+    assert (await client.get("/api/v1/agents")).json() == []
+
+
+async def test_an_agent_is_not_made_twice_nor_when_asterisk_is_down(
+    api: tuple[httpx.AsyncClient, PushedConfig],
+) -> None:
+    client, pushed = api
+    assert (await client.post("/api/v1/agents", json=ANNA)).status_code == 201
+    first = dict(pushed.objects)
+    again = await client.post("/api/v1/agents", json={**ANNA, "name": "Other"})
+    assert again.status_code == 409
+    assert pushed.objects == first
+    pushed.down = True
+    down = await client.post("/api/v1/agents", json={**ANNA, "id": "ben"})
+    assert down.status_code == 503
+    assert "nothing was changed" in down.json()["detail"]
+    pushed.down = False
+    assert [agent["id"] for agent in (await client.get("/api/v1/agents")).json()] == ["anna"]
+
+
+async def test_state_changes_follow_the_state_machine_and_are_audited(
+    api: tuple[httpx.AsyncClient, PushedConfig], engine: AsyncEngine
+) -> None:
+    client, _ = api
+    await client.post("/api/v1/agents", json=ANNA)
+    url = "/api/v1/agents/anna/state"
+    assert (await client.post(url, json={"state": "available"})).json()["state"] == "available"
+    paused = (await client.post(url, json={"state": "paused", "reason": "lunch"})).json()
+    assert (paused["state"], paused["reason"]) == ("paused", "lunch")
+    no_reason = await client.post(url, json={"state": "paused"})
+    assert no_reason.status_code == 422
+    assert (await client.post(url, json={"state": "available"})).json()["state"] == "available"
+    assert (await client.post(url, json={"state": "logged_out"})).json()["state"] == "logged_out"
+    unpause = await client.post(url, json={"state": "paused", "reason": "x"})
+    assert unpause.status_code == 409  # a logged-out agent cannot pause
+    events = await AgentStore(engine).events("anna")
+    assert [(e.from_state, e.to_state, e.reason, e.source) for e in reversed(events)] == [
+        ("logged_out", "available", "", "api"),
+        ("available", "paused", "lunch", "api"),
+        ("paused", "available", "", "api"),
+        ("available", "logged_out", "", "api"),
+    ]
+
+
+async def test_skills_change_and_the_agent_can_be_removed_with_their_phone(
+    api: tuple[httpx.AsyncClient, PushedConfig],
+) -> None:
+    client, pushed = api
+    await client.post("/api/v1/agents", json=ANNA)
+    changed = await client.patch("/api/v1/agents/anna", json={"skills": {"billing": 9, "sales": 2}})
+    assert changed.json()["skills"] == {"billing": 9, "sales": 2}
+    assert (await client.patch("/api/v1/agents/anna", json={})).status_code == 422
+    assert (await client.patch("/api/v1/agents/nobody", json={"team": "x"})).status_code == 404
+    renewed = (await client.post("/api/v1/agents/anna/password")).json()
+    assert pushed.objects[("auth", "agent-anna")]["md5_cred"] == sip_digest(
+        "agent-anna", renewed["password"]
+    )
+    assert (await client.delete("/api/v1/agents/anna")).status_code == 204
+    assert pushed.objects == {}
+    assert (await client.get("/api/v1/agents/anna")).status_code == 404
