@@ -31,6 +31,7 @@ from ari_app.services.calls import CallService
 from ari_app.services.features import FeatureCodes
 from ari_app.services.flows import FlowRegistry
 from ari_app.services.lease import ApplicationHeld, Lease
+from ari_app.services.queues import read_queues
 from ari_app.services.tokens import first_admin_token
 from ari_app.settings import Settings
 
@@ -181,6 +182,11 @@ async def build(settings: Settings) -> Parts:
         }
         return events.connected.is_set() and database, report
 
+    queues, problems = read_queues(settings.queues_file)
+    if queues is None:
+        raise StartupError(
+            f"the queues file is refused: {'; '.join(problems)}", "ARI_APP_QUEUES_FILE"
+        )
     if not settings.flows_dir.is_dir():
         raise StartupError(f"{settings.flows_dir} is not a folder", "ARI_APP_FLOWS_DIR")
     flows = FlowRegistry(settings.flows_dir, lambda: _sounds(ari))

@@ -8,7 +8,13 @@ import os
 import sys
 from pathlib import Path
 
-from ari_app.settings import LocalAsteriskSettings, SettingsError, load, load_local_asterisk
+from ari_app.settings import (
+    REPO_DIR,
+    LocalAsteriskSettings,
+    SettingsError,
+    load,
+    load_local_asterisk,
+)
 
 EXIT_BAD_SETTINGS = 2
 EXIT_FAILED = 1
@@ -91,6 +97,18 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _queues_check(args: argparse.Namespace) -> int:
+    from ari_app.services.queues import read_queues
+
+    queues, problems = read_queues(Path(args.file))
+    for problem in problems:
+        print(problem)
+    if queues is None:
+        return 1
+    print(f"{args.file}: {len(queues)} queues are fine ({', '.join(sorted(queues))})")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="ari-app", description=__doc__)
     top.add_argument(
@@ -120,6 +138,14 @@ def parser() -> argparse.ArgumentParser:
     )
     render.add_argument("out")
     asterisk.set_defaults(handler=_asterisk)
+
+    queues = commands.add_parser("queues", help="the ACD's queues")
+    queue_actions = queues.add_subparsers(dest="action", required=True)
+    queue_check = queue_actions.add_parser(
+        "check", help="check a queues file; every problem as file:line, exit 1 on any"
+    )
+    queue_check.add_argument("file", nargs="?", default=str(REPO_DIR / "dialplan" / "queues.yaml"))
+    queue_check.set_defaults(handler=_queues_check)
 
     from ari_app import ivr_cli, prompts_cli
 

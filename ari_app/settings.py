@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     flows_dir: Path = REPO_DIR / "dialplan" / "flows"
+    queues_file: Path = REPO_DIR / "dialplan" / "queues.yaml"
     reconnect_max_seconds: float = Field(10.0, gt=0)
 
     @field_validator("ari_url")

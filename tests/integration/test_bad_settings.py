@@ -31,6 +31,11 @@ def _error_lines(lines: list[str]) -> list[str]:
         ({"ARI_APP_ARI_URL": "ftp://127.0.0.1"}, "ARI_APP_ARI_URL", "http"),
         ({"ARI_APP_AMI_PORT": "seventy"}, "ARI_APP_AMI_PORT", "integer"),
         ({"ARI_APP_ARI_PASSWORD": ""}, "ARI_APP_ARI_PASSWORD", "not set"),
+        (
+            {"ARI_APP_QUEUES_FILE": "/proc/no/such/queues.yaml"},
+            "ARI_APP_QUEUES_FILE",
+            "queues.yaml:1: cannot read",
+        ),
     ],
 )
 async def test_bad_setting_gives_one_line_naming_it_and_exit_2(

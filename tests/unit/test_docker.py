@@ -88,7 +88,9 @@ def test_the_image_points_every_folder_setting_at_the_copied_tree() -> None:
     # would be looked for there: every folder the service or the CLI reads is set
     dockerfile = (DOCKER / "Dockerfile").read_text()
     folders = {
-        ENV_PREFIX + name.upper() for name in Settings.model_fields if name.endswith("_dir")
+        ENV_PREFIX + name.upper()
+        for name in Settings.model_fields
+        if name.endswith(("_dir", "_file"))
     } | {
         ENV_PREFIX + "ASTERISK_" + name.upper()
         for name in ("conf_dir", "dialplan_dir", "prompts_dir")

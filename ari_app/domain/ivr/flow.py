@@ -194,7 +194,7 @@ def targets(node: Node) -> list[tuple[str, str]]:
 # -- parsing ---------------------------------------------------------------------------
 
 
-class _Reader:
+class Reader:
     """Reads one mapping, noting problems instead of raising."""
 
     def __init__(self, data: Any, path: Path, problems: list[Problem]) -> None:
@@ -266,7 +266,12 @@ def _not_negative(value: int) -> str | None:
 
 
 def _node(name: str, data: Any, problems: list[Problem]) -> Node | None:
-    r = _Reader(data, ("nodes", name), problems)
+    return parse_node(data, ("nodes", name), problems)
+
+
+def parse_node(data: Any, path: Path, problems: list[Problem]) -> Node | None:
+    """One node from its mapping; problems are noted under `path`."""
+    r = Reader(data, path, problems)
     kind = r.get("kind", str)
     node: Node | None = None
     if kind == "play":
@@ -345,7 +350,7 @@ def _node(name: str, data: Any, problems: list[Problem]) -> Node | None:
         )
     elif kind == "branch":
         rules = tuple(
-            _rule(i, item, problems, name) for i, item in enumerate(r.get("rules", list, []) or [])
+            _rule(i, item, problems, path) for i, item in enumerate(r.get("rules", list, []) or [])
         )
         node = Branch(tuple(rule for rule in rules if rule), r.get("otherwise", str))
     elif kind == "queue":
@@ -387,8 +392,8 @@ def _node(name: str, data: Any, problems: list[Problem]) -> Node | None:
     return node
 
 
-def _rule(index: int, data: Any, problems: list[Problem], node: str) -> Rule | None:
-    r = _Reader(data, ("nodes", node, "rules", index), problems)
+def _rule(index: int, data: Any, problems: list[Problem], node: Path) -> Rule | None:
+    r = Reader(data, (*node, "rules", index), problems)
     rule = Rule(
         r.get("goto", str),
         r.get("caller_in", str, None),
@@ -418,7 +423,7 @@ _SPAN = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
 
 def _schedule(name: str, data: Any, problems: list[Problem]) -> Schedule | None:
-    r = _Reader(data, ("schedules", name), problems)
+    r = Reader(data, ("schedules", name), problems)
     zone = r.get("timezone", str)
     weekly: dict[int, tuple[tuple[time, time], ...]] = {}
     for days, spans in (r.get("weekly", dict) or {}).items():
@@ -464,7 +469,7 @@ def _days(text: str) -> list[int] | None:
 def parse_flow(data: Any) -> tuple[Flow | None, list[Problem]]:
     """A Flow from the mapping a flow file holds, and every problem found on the way."""
     problems: list[Problem] = []
-    r = _Reader(data, (), problems)
+    r = Reader(data, (), problems)
     name = r.get("flow", str)
     version = r.get("version", int, check=lambda v: None if v >= 1 else "must be 1 or more")
     start = r.get("start", str)
