@@ -109,6 +109,13 @@ class RingUnanswered:
 
 
 @dataclass(frozen=True)
+class OfferWithdrawn:
+    """The caller hung up while the agent's phone rang: not the agent's miss."""
+
+    call_id: str
+
+
+@dataclass(frozen=True)
 class CallEnded:
     call_id: str
 
@@ -131,6 +138,7 @@ AgentEvent = (
     | Offered
     | Answered
     | RingUnanswered
+    | OfferWithdrawn
     | CallEnded
     | WrapUpEnded
     | Reachability
@@ -185,6 +193,8 @@ def step(
                     now,
                 )
             return _after_call(replace(status, missed=missed), now)
+        case OfferWithdrawn(call_id) if state is AgentState.RESERVED and call_id == status.call_id:
+            return _after_call(status, now)
         case CallEnded(call_id) if state is AgentState.ON_CALL and call_id == status.call_id:
             if profile.wrap_up_seconds <= 0:
                 return _after_call(status, now)
