@@ -5,8 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # mmdebstrap builds the Asterisk root (the Debian keyring lets it do so on Ubuntu too);
 # sip-tester is SIPp, the callers of the tests and of `make call`;
-# espeak-ng and sox speak the project's own prompts (`ari-app prompts build`)
-APT_PACKAGES := mmdebstrap debian-archive-keyring sip-tester espeak-ng sox
+# espeak-ng and sox speak the project's own prompts (`ari-app prompts build`); baresip is
+# the agents' softphone in the ACD tests
+APT_PACKAGES := mmdebstrap debian-archive-keyring sip-tester espeak-ng sox baresip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # extra pytest arguments, e.g. make test PYTEST_ARGS="-k first_call -x"
 PYTEST_ARGS ?=

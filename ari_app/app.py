@@ -15,7 +15,7 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
 from ari_app import logs
-from ari_app.adapters.agent_store import AgentStore
+from ari_app.adapters.agent_store import AgentStore, RoutingStore
 from ari_app.adapters.ami import AmiClient, AmiLoginFailed
 from ari_app.adapters.ari import AriError, AriEvents, AriRest, AriUnreachable
 from ari_app.adapters.backend import Backends
@@ -23,10 +23,15 @@ from ari_app.adapters.db import CallStore, TokenStore, Writer, engine_for, migra
 from ari_app.adapters.mqtt import MqttPublisher
 from ari_app.api.app import create_api
 from ari_app.api.deps import ApiContext
+from ari_app.domain.acd import Acd
 from ari_app.domain.agents import FeatureDialed
+from ari_app.domain.call import Config
+from ari_app.domain.events import ChannelGone
 from ari_app.domain.ivr.sounds import SoundCatalog
+from ari_app.domain.routing.config import QueueConfig
 from ari_app.services import stasis
-from ari_app.services.agents import AgentDirectory, AsteriskRefused
+from ari_app.services.acd import AcdService
+from ari_app.services.agents import AgentDirectory, AsteriskRefused, profile_of, status_of
 from ari_app.services.calls import CallService
 from ari_app.services.features import FeatureCodes
 from ari_app.services.flows import FlowRegistry
@@ -68,6 +73,7 @@ class Parts:
     flows: FlowRegistry
     agents: AgentDirectory
     features: FeatureCodes
+    acd: AcdService
     backends: Backends
     writer: Writer
     lease: Lease
@@ -118,6 +124,24 @@ async def _open_database(settings: Settings) -> Any:
 
 async def _sounds(ari: AriRest) -> SoundCatalog:
     return SoundCatalog.from_ari(await ari.sounds())
+
+
+async def _acd(
+    queues: dict[str, QueueConfig],
+    store: AgentStore,
+    ari: AriRest,
+    settings: Settings,
+    config: Config,
+) -> AcdService:
+    """The ACD with the agents as the database has them (phones unreachable until asked)."""
+    center = Acd(dict(queues))
+    states = await store.states()
+    for record in await store.all():
+        center.profiles[record.id] = profile_of(record)
+        center.statuses[record.id] = status_of(record.id, states.get(record.id))
+    return AcdService(
+        center, ari, settings.ari_application, store, RoutingStore(store.engine), config=config
+    )
 
 
 async def build(settings: Settings) -> Parts:
@@ -192,9 +216,19 @@ async def build(settings: Settings) -> Parts:
     flows = FlowRegistry(settings.flows_dir, lambda: _sounds(ari))
     await flows.reload()  # a flow that fails its check is logged and left out; the others serve
     backends = Backends()
-    agents = AgentDirectory(AgentStore(engine), ari)
+    agent_store = AgentStore(engine)
+    agents = AgentDirectory(agent_store, ari)
+    acd = await _acd(queues, agent_store, ari, settings, Config(queues=frozenset(queues)))
+    agents.keeper = acd
     api = create_api(
-        ApiContext(calls=store, tokens=tokens, health=health, flows=flows, agents=agents)
+        ApiContext(
+            calls=store,
+            tokens=tokens,
+            health=health,
+            flows=flows,
+            agents=agents,
+            routing=RoutingStore(engine),
+        )
     )
     server = _Server(
         uvicorn.Config(
@@ -213,9 +247,11 @@ async def build(settings: Settings) -> Parts:
         writer=writer,
         flows=flows,
         backends=backends,
+        config=acd.config,
         spawn=lambda coroutine: _spawn(parts_tasks, coroutine),
         publish=publish,
     )
+    calls.enter_queue = acd.enter
     return Parts(
         settings,
         ari,
@@ -225,6 +261,7 @@ async def build(settings: Settings) -> Parts:
         flows,
         agents,
         FeatureCodes(ari, agents),
+        acd,
         backends,
         writer,
         lease,
@@ -254,6 +291,7 @@ async def consume_events(parts: Parts) -> None:
         except AsteriskRefused as exc:
             # calls are still served; the phones cannot register until this is mended
             log.error("agents_not_provisioned", reason=str(exc))
+        await parts.acd.phones_reachable()
         await parts.calls.reconcile()
 
     async for message in parts.events.stream(on_connected):
@@ -261,8 +299,14 @@ async def consume_events(parts: Parts) -> None:
             event = stasis.parse(message)
             if isinstance(event, FeatureDialed):
                 _spawn(parts.tasks, parts.features.handle(event))
+            elif isinstance(event, stasis.AgentLegAnswered):
+                parts.acd.leg_answered(event.channel_id, event.call_id, event.agent_id)
+            elif isinstance(event, stasis.EndpointChanged):
+                parts.acd.endpoint_changed(event.resource, event.online)
             elif event is not None:
                 parts.calls.handle(event, stasis.timestamp(message.get("timestamp")))
+                if isinstance(event, ChannelGone):
+                    parts.acd.channel_gone(event.call_id)
         except stasis.ApplicationReplaced:
             raise
         except Exception:
@@ -284,6 +328,7 @@ async def serve(parts: Parts, stop: asyncio.Event) -> None:
     try:
         async with asyncio.TaskGroup() as group:
             group.create_task(parts.writer.run(), name="db-writer")
+            group.create_task(parts.acd.run(), name="acd")
             group.create_task(parts.ami.run(), name="ami")
             group.create_task(consume_events(parts), name="ari-events")
             group.create_task(parts.lease.keep(parts.events.connected), name="lease")

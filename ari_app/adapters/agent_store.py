@@ -9,7 +9,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_app.adapters.db import upsert, utc
-from ari_app.adapters.tables import AgentEventRecord, AgentRecord, AgentStateRecord
+from ari_app.adapters.tables import (
+    AgentEventRecord,
+    AgentRecord,
+    AgentStateRecord,
+    RoutingDecision,
+)
 
 
 class AgentExists(Exception):
@@ -101,3 +106,30 @@ def _agent(row: Any) -> AgentRecord:
     record.created_at = utc(record.created_at) or record.created_at
     record.updated_at = utc(record.updated_at) or record.updated_at
     return record
+
+
+class RoutingStore:
+    """The reason for every assignment, for `GET /api/v1/calls/{id}/routing`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def add(self, row: dict[str, Any]) -> None:
+        async with self.engine.begin() as connection:
+            await connection.execute(RoutingDecision.__table__.insert().values(**row))  # type: ignore[attr-defined]
+
+    async def for_call(self, call_id: str) -> list[RoutingDecision]:
+        async with self.engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(RoutingDecision)
+                    .where(RoutingDecision.call_id == call_id)  # type: ignore[arg-type]
+                    .order_by(RoutingDecision.id)  # type: ignore[arg-type]
+                )
+            ).all()
+        found = []
+        for row in rows:
+            record = RoutingDecision.model_validate(dict(row._mapping))
+            record.at = utc(record.at) or record.at
+            found.append(record)
+        return found

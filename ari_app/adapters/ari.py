@@ -142,6 +142,51 @@ class AriRest:
         """An endpoint's state (online, offline, unknown) and channels."""
         return dict(await self.request("GET", f"/endpoints/{tech}/{resource}"))
 
+    # -- bridges and originated legs (the ACD) -----------------------------------------
+
+    async def create_bridge(self, bridge_id: str, kind: str) -> None:
+        """A bridge of this kind (`holding`, `mixing`); one that exists already is fine."""
+        await self.request("POST", f"/bridges/{bridge_id}", type=kind)
+
+    async def add_to_bridge(self, bridge_id: str, channel_id: str) -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/addChannel", channel=channel_id)
+
+    async def remove_from_bridge(self, bridge_id: str, channel_id: str) -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/removeChannel", channel=channel_id)
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        try:
+            await self.request("DELETE", f"/bridges/{bridge_id}")
+        except AriError as exc:
+            if exc.status != 404:
+                raise
+
+    async def bridge_music(self, bridge_id: str, music_class: str) -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/moh", mohClass=music_class)
+
+    async def originate(
+        self,
+        channel_id: str,
+        endpoint: str,
+        app: str,
+        app_args: str,
+        timeout: float,
+        caller_id: str,
+    ) -> None:
+        """Ring an endpoint; the channel enters the application when it is answered."""
+        await self.request(
+            "POST",
+            f"/channels/{channel_id}",
+            endpoint=endpoint,
+            app=app,
+            appArgs=app_args,
+            timeout=int(timeout),
+            callerId=caller_id,
+        )
+
+    async def endpoints(self, tech: str) -> list[dict[str, Any]]:
+        return list(await self.request("GET", f"/endpoints/{tech}"))
+
     async def sounds(self) -> list[dict[str, Any]]:
         """Every sound Asterisk can play, with the languages and formats it has."""
         return list(await self.request("GET", "/sounds"))

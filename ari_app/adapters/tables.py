@@ -103,3 +103,25 @@ class AgentEventRecord(SQLModel, table=True):
     to_state: str = Field(max_length=16)
     reason: str = Field(default="", max_length=32)
     source: str = Field(max_length=16)  # api, phone, acd
+
+
+class RoutingDecision(SQLModel, table=True):
+    """Why a call went to an agent: the step, who was considered, why this one."""
+
+    __tablename__ = "routing_decision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: str = Field(max_length=64, index=True)
+    at: datetime = _when(nullable=False)  # type: ignore[assignment]
+    agent_id: str = Field(max_length=32)
+    queue: str = Field(max_length=32)
+    step: int
+    requirement: str = Field(max_length=400)
+    strategy: str = Field(max_length=16)
+    free_agents: int
+    qualified: int
+    waiting_calls: int
+    candidates: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    why: str = Field(max_length=600)

@@ -66,6 +66,7 @@ class AgentPublic(BaseModel):
     pending_reason: str
     missed: int
     call_id: str | None
+    reachable: bool  # the phone answers Asterisk (registered and qualified)
 
 
 class SipAccount(BaseModel):
@@ -109,6 +110,7 @@ def _public(view: AgentView) -> AgentPublic:
         pending_reason=state.pending_reason,
         missed=state.missed,
         call_id=state.call_id,
+        reachable=state.reachable,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -39,3 +40,37 @@ async def get_call(ctx: Context, _: Authorized, call_id: str) -> CallPublic:
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no call {call_id!r}")
     return CallPublic.model_validate(record, from_attributes=True)
+
+
+class Candidate(BaseModel):
+    agent_id: str
+    name: str
+    score: int
+    idle_seconds: float
+
+
+class RoutingPublic(BaseModel):
+    """Why the call went to this agent: the step, who was considered, and why this one."""
+
+    at: datetime
+    agent_id: str
+    queue: str
+    step: int
+    requirement: str
+    strategy: str
+    free_agents: int
+    qualified: int
+    waiting_calls: int
+    candidates: list[Candidate]
+    why: str
+
+
+@router.get("/{call_id}/routing")
+async def call_routing(ctx: Context, _: Authorized, call_id: str) -> list[RoutingPublic]:
+    """Every time the ACD gave this call to an agent (a missed ring makes a second one)."""
+    if await ctx.calls.get(call_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no call {call_id!r}")
+    return [
+        RoutingPublic.model_validate(decision, from_attributes=True)
+        for decision in await ctx.routing.for_call(call_id)
+    ]

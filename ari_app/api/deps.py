@@ -8,6 +8,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ari_app.adapters.agent_store import RoutingStore
 from ari_app.adapters.db import CallStore, TokenStore
 from ari_app.adapters.tables import ApiToken
 from ari_app.services import tokens
@@ -26,6 +27,7 @@ class ApiContext:
     health: HealthReport
     flows: FlowRegistry
     agents: AgentDirectory
+    routing: RoutingStore
 
 
 def context(request: Request) -> ApiContext:

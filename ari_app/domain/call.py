@@ -18,6 +18,7 @@ from ari_app.domain.commands import (
     AnswerChannel,
     Command,
     ContinueInDialplan,
+    EnterQueue,
     HangupChannel,
     LookUp,
     PlayPrompt,
@@ -48,6 +49,7 @@ class Phase(StrEnum):
     ANSWERING = "answering"
     IVR = "ivr"
     LEAVING = "leaving"  # a last prompt, or handed to the dialplan
+    QUEUED = "queued"  # with the ACD: waiting, ringing an agent, or talking
     HANGING_UP = "hanging_up"
     ENDED = "ended"
 
@@ -60,6 +62,7 @@ class HangupSide(StrEnum):
 # ARI_APP_STEP on the channel: where a restarted service finds the call
 STEP_IVR = "ivr"
 STEP_LEAVING = "leaving"
+STEP_QUEUED = "queued"
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,8 @@ class Config:
         "sound:all-circuits-busy-now",
         "sound:please-try-call-later",
     )
-    # until the ACD exists, a call the IVR queues hears this and is hung up on
+    # the queues the ACD has; a call queued to any other hears this and is hung up on
+    queues: frozenset[str] = frozenset()
     not_routed_prompts: tuple[str, ...] = (
         "sound:all-circuits-busy-now",
         "sound:please-try-call-later",
@@ -218,7 +222,7 @@ def _play(call: Call, media: tuple[str, ...], language: str) -> tuple[Call, Play
 def _leave_ivr(call: Call, outcome: engine.Outcome, config: Config) -> Moved:
     facts: dict[str, Any] = {"outcome": outcome.kind, "node": outcome.node}
     if outcome.kind == "queued":
-        # there is no ACD yet: the caller hears the apology and the call ends unrouted
+        # a queue the ACD does not have: the caller hears the apology, the call ends unrouted
         facts |= {"queue": outcome.detail.get("queue"), "routed": False}
     published = PublishCallEvent(call.call_id, "ivr_finished", facts)
     # the hand-offs to the dialplan: (its context, the outcome's field that is the extension)
@@ -234,6 +238,22 @@ def _leave_ivr(call: Call, outcome: engine.Outcome, config: Config) -> Moved:
             SaveCall(leaving),
             published,
             ContinueInDialplan(call.call_id, context, extension),
+        ]
+    if outcome.kind == "queued" and outcome.detail.get("queue") in config.queues:
+        queued = replace(call, phase=Phase.QUEUED)
+        detail = outcome.detail
+        enter = EnterQueue(
+            call.call_id,
+            str(detail["queue"]),
+            int(detail.get("priority", 0)),
+            dict(detail.get("skills", {})),
+            call.caller,
+        )
+        return queued, [
+            SaveCall(queued),
+            PublishCallEvent(call.call_id, "ivr_finished", {**facts, "routed": True}),
+            RememberStep(call.call_id, STEP_QUEUED),
+            enter,
         ]
     if outcome.kind == "queued":
         language = call.ivr.language if call.ivr else "en"
@@ -315,6 +335,7 @@ TRANSITIONS: dict[tuple[Phase, type[CallEvent]], Handler] = {
     (Phase.IVR, ChannelGone): _gone,
     (Phase.LEAVING, ChannelGone): _gone,
     (Phase.HANGING_UP, ChannelGone): _gone,
+    (Phase.QUEUED, ChannelGone): _gone,
 }
 
 
@@ -343,6 +364,11 @@ def adopt(event: CallAdopted, now: datetime, config: Config) -> Moved:
     if not event.channel_up:
         return call, [watch, SaveCall(call), AnswerChannel(call.call_id)]
     answered_at = event.answered_at or now
+    if event.step == STEP_QUEUED:
+        # with the ACD when the service stopped: waiting with music or talking to an agent;
+        # it stays where it is (rebuilding the ACD's picture after a restart is to come)
+        queued = replace(call, phase=Phase.QUEUED, answered_at=answered_at)
+        return queued, [watch, SaveCall(queued)]
     if event.step == STEP_LEAVING:
         # its last prompt may be playing, or done: either way the call ends now
         hanging, commands = _hang_up(replace(call, answered_at=answered_at), "adopted")

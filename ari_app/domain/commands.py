@@ -60,6 +60,17 @@ class LookUp:
 
 
 @dataclass(frozen=True)
+class EnterQueue:
+    """Hand the caller to the ACD: the waiting room, then an agent."""
+
+    call_id: str
+    queue: str
+    priority: int
+    skills: Mapping[str, int]
+    caller: str
+
+
+@dataclass(frozen=True)
 class ContinueInDialplan:
     """Leave the application for the dialplan (transfers, voicemail)."""
 
@@ -105,6 +116,7 @@ Command = (
     | StartTimer
     | LookUp
     | ContinueInDialplan
+    | EnterQueue
     | HangupChannel
     | RememberStep
     | SaveCall

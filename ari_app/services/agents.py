@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -33,6 +33,18 @@ PJSIP = "res_pjsip"
 
 class AgentNotFound(Exception):
     pass
+
+
+class StateKeeper(Protocol):
+    """Who owns the agents' live state: the ACD, once it runs (it persists the changes)."""
+
+    def agent_event(self, agent_id: str, event: AgentEvent, source: str) -> AgentStatus: ...
+
+    def profile_changed(self, profile: AgentProfile) -> None: ...
+
+    def profile_removed(self, agent_id: str) -> None: ...
+
+    def status(self, agent_id: str) -> AgentStatus | None: ...
 
 
 class AsteriskRefused(Exception):
@@ -117,6 +129,7 @@ class AgentDirectory:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store, self.ari, self._clock = store, ari, clock
+        self.keeper: StateKeeper | None = None
 
     # -- profiles -------------------------------------------------------------------------
 
@@ -143,6 +156,8 @@ class AgentDirectory:
         except Exception:
             await self._remove_phone(profile.endpoint)  # nothing half-made stays behind
             raise
+        if self.keeper is not None:
+            self.keeper.profile_changed(profile)
         log.info("agent_created", agent_id=profile.agent_id)
         return password
 
@@ -153,6 +168,8 @@ class AgentDirectory:
         if "name" in changes:  # the caller id of the phone shows the name
             await self._push(profile_of(updated), record.sip_digest)
         await self.store.update(agent_id, **changes, updated_at=self._clock())
+        if self.keeper is not None:
+            self.keeper.profile_changed(profile_of(updated))
         return updated
 
     async def new_password(self, agent_id: str) -> str:
@@ -167,19 +184,24 @@ class AgentDirectory:
         record = await self._record(agent_id)
         await self._remove_phone(profile_of(record).endpoint)
         await self.store.delete(agent_id)
+        if self.keeper is not None:
+            self.keeper.profile_removed(agent_id)
         log.info("agent_deleted", agent_id=agent_id)
 
     async def views(self) -> list[AgentView]:
         states = await self.store.states()
         return [
-            AgentView(record, status_of(record.id, states.get(record.id)))
-            for record in await self.store.all()
+            AgentView(record, self._status(record.id, states)) for record in await self.store.all()
         ]
 
     async def view(self, agent_id: str) -> AgentView:
         record = await self._record(agent_id)
-        states = await self.store.states()
-        return AgentView(record, status_of(agent_id, states.get(agent_id)))
+        return AgentView(record, self._status(agent_id, await self.store.states()))
+
+    def _status(self, agent_id: str, stored: Mapping[str, AgentStateRecord]) -> AgentStatus:
+        """The live state when the ACD runs (it is written behind), else the stored one."""
+        live = self.keeper.status(agent_id) if self.keeper is not None else None
+        return live or status_of(agent_id, stored.get(agent_id))
 
     async def provision_all(self) -> int:
         """Push every agent's phone into Asterisk (on every connect)."""
@@ -194,10 +216,12 @@ class AgentDirectory:
     async def change_state(self, agent_id: str, event: AgentEvent, source: str) -> AgentStatus:
         """Apply one event to an agent and persist it with its audit row."""
         view = await self.view(agent_id)
+        if self.keeper is not None:
+            return self.keeper.agent_event(agent_id, event, source)
         now = self._clock()
         status = agent_logic.step(view.status, event, now, profile_of(view.record))
         await self.store.save_state(
-            dict(_state_row(status)),
+            state_row(status),
             {
                 "agent_id": agent_id,
                 "at": now,
@@ -241,7 +265,7 @@ class AgentDirectory:
             raise AsteriskRefused(str(exc)) from exc
 
 
-def _state_row(status: AgentStatus) -> Mapping[str, Any]:
+def state_row(status: AgentStatus) -> dict[str, Any]:
     return {
         "agent_id": status.agent_id,
         "state": status.state.value,

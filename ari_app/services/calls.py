@@ -25,6 +25,7 @@ from ari_app.domain.commands import (
     AnswerChannel,
     Command,
     ContinueInDialplan,
+    EnterQueue,
     HangupChannel,
     LookUp,
     PlayPrompt,
@@ -160,6 +161,7 @@ class CallService:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._lookups: dict[str, asyncio.Task[None]] = {}
+        self.enter_queue: Callable[[EnterQueue], None] | None = None  # the ACD, when it runs
 
     # -- events in ----------------------------------------------------------------
 
@@ -245,6 +247,10 @@ class CallService:
                 # beside the call's worker, so that a hang-up meanwhile is carried out at once
                 self._cancel_lookup(call_id)
                 self._lookups[call_id] = self._spawn(self._look_up(command))
+            case EnterQueue():
+                if self.enter_queue is None:
+                    raise RuntimeError("a call was queued but the ACD is not running")
+                self.enter_queue(command)
             case ContinueInDialplan(call_id, context, extension):
                 await self.ari.continue_in_dialplan(call_id, context, extension)
             case RememberStep(call_id, step, ivr):

@@ -6,6 +6,7 @@ messages the call logic does not use). The fatal ApplicationReplaced is raised.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,9 +42,27 @@ def _channel_of(target_uri: str) -> str | None:
 
 
 FEATURE = "agent-feature"  # Stasis(app,agent-feature,FEATURE,ENDPOINT[,ARGUMENT])
+AGENT_LEG = "agent-leg"  # an agent's phone answered the ACD's ring: agent-leg,CALL,AGENT
 
 
-def parse(message: dict[str, Any]) -> CallEvent | FeatureDialed | None:
+@dataclass(frozen=True)
+class AgentLegAnswered:
+    channel_id: str
+    call_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True)
+class EndpointChanged:
+    """A phone became reachable (online) or not."""
+
+    resource: str
+    online: bool
+
+
+def parse(
+    message: dict[str, Any],
+) -> CallEvent | FeatureDialed | AgentLegAnswered | EndpointChanged | None:
     """The domain event an ARI message stands for, if the call logic uses it."""
     kind = message.get("type")
     channel = message.get("channel") or {}
@@ -55,6 +74,11 @@ def parse(message: dict[str, Any]) -> CallEvent | FeatureDialed | None:
             str(args[2]) if len(args) > 2 else "",
             str(args[3]) if len(args) > 3 else "",
         )
+    if kind == "StasisStart" and args and args[0] == AGENT_LEG and len(args) >= 3:
+        return AgentLegAnswered(channel["id"], str(args[1]), str(args[2]))
+    if kind == "EndpointStateChange":
+        endpoint = message.get("endpoint") or {}
+        return EndpointChanged(str(endpoint.get("resource", "")), endpoint.get("state") == "online")
     if kind == "StasisStart":
         return CallArrived(
             call_id=channel["id"],

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ari_app.adapters.agent_store import AgentStore
+from ari_app.adapters.agent_store import AgentStore, RoutingStore
 from ari_app.adapters.ari import AriRest
 from ari_app.adapters.db import CallStore, TokenStore, engine_for, migrate
 from ari_app.api.app import create_api
@@ -68,6 +68,7 @@ async def api(
         health=health,
         flows=FlowRegistry(tmp_path / "flows"),
         agents=AgentDirectory(AgentStore(engine), ari),
+        routing=RoutingStore(engine),
     )
     transport = httpx.ASGITransport(app=create_api(context))
     headers = {"Authorization": f"Bearer {token}"}

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ari_app.adapters.agent_store import AgentStore
+from ari_app.adapters.agent_store import AgentStore, RoutingStore
 from ari_app.adapters.ari import AriRest
 from ari_app.adapters.db import CallStore, TokenStore, Writer, engine_for, migrate, ping
 from ari_app.api.app import create_api
@@ -139,7 +139,14 @@ async def test_the_api_wants_a_token_except_for_health(engine: AsyncEngine) -> N
     await flows.reload()
     agents = AgentDirectory(AgentStore(engine), AriRest("http://asterisk", "u", "p"))
     api = create_api(
-        ApiContext(calls=calls, tokens=token_store, health=health, flows=flows, agents=agents)
+        ApiContext(
+            calls=calls,
+            tokens=token_store,
+            health=health,
+            flows=flows,
+            agents=agents,
+            routing=RoutingStore(engine),
+        )
     )
     transport = httpx.ASGITransport(app=api)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:

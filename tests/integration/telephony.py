@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -339,6 +340,76 @@ async def phone_dials(sip_port: int, user: str, password: str, number: str) -> t
         PHONE_DIALS_SCENARIO, sip_port, "-au", user, "-ap", password, "-key", "user", user,
         "-s", number,
     )  # fmt: skip
+
+
+@dataclass
+class AgentPhone:
+    """A baresip softphone registered as an agent's phone; `lines` is what it logged."""
+
+    user: str
+    lines: list[str] = field(default_factory=list)
+
+    def said(self, words: str) -> bool:
+        return any(words in line for line in self.lines)
+
+
+@contextlib.asynccontextmanager
+async def agent_phone(
+    sip_port: int, user: str, password: str, *, answers: bool = True
+) -> AsyncIterator[AgentPhone]:
+    """baresip registered as `user`; it answers every call (and sends speech) or only rings."""
+    from ari_app.adapters.speech import speak
+
+    folder = Path(tempfile.mkdtemp(prefix="ari-app-baresip-"))
+    # baresip ends the call when its audio file ends: the greeting, then a minute of silence
+    greeting = "Hello, this is your agent. How can I help you today?"
+    await asyncio.to_thread(speak, greeting, "en-us", folder / "words.wav")
+    pad = ["sox", str(folder / "words.wav"), str(folder / "speech.wav"), "pad", "0", "60"]
+    await asyncio.to_thread(subprocess.run, pad, check=True)
+    (folder / "config").write_text(
+        f"sip_listen 127.0.0.1:{free_port(socket.SOCK_DGRAM)}\n"
+        "module_path /usr/lib/baresip/modules\n"
+        "module g711.so\nmodule aufile.so\nmodule account.so\nmodule menu.so\n"
+        f"audio_source aufile,{folder}/speech.wav\n"
+        f"audio_player aufile,{folder}/heard.wav\n"
+        f"audio_alert aufile,{folder}/alert.wav\n"
+        "ausrc_srate 8000\nauplay_srate 8000\n"
+    )
+    mode = "auto" if answers else "manual"
+    (folder / "accounts").write_text(
+        f"<sip:{user}@127.0.0.1:{sip_port};transport=udp>;auth_pass={password};"
+        f"answermode={mode};regint=60\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        "baresip", "-f", str(folder),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    phone = AgentPhone(user)
+
+    async def read() -> None:
+        assert process.stdout is not None
+        async for raw in process.stdout:
+            phone.lines.append(raw.decode(errors="replace").strip())
+
+    reader = asyncio.create_task(read())
+    try:
+        async with asyncio.timeout(10):
+            while not phone.said("200 OK"):
+                if process.returncode is not None:
+                    raise AssertionError("baresip stopped:\n" + "\n".join(phone.lines))
+                await asyncio.sleep(0.05)
+        yield phone
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), 5)
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await reader
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # -- what Asterisk reports ----------------------------------------------------------
