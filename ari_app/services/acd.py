@@ -61,7 +61,14 @@ class _DestroyBridge:
     bridge_id: str
 
 
-_Work = AcdCommand | _Admit | _Hangup | _DestroyBridge
+@dataclass(frozen=True)
+class _Watch:
+    """Receive a new agent's phone's reachability."""
+
+    endpoint: str
+
+
+_Work = AcdCommand | _Admit | _Hangup | _DestroyBridge | _Watch
 
 
 def wait_bridge(call_id: str) -> str:
@@ -144,6 +151,8 @@ class AcdService:
 
     def profile_changed(self, profile: AgentProfile) -> None:
         """A new agent, or new skills: the next decision sees them."""
+        if profile.agent_id not in self.acd.profiles:
+            self._work.put_nowait((_Watch(profile.endpoint), "acd"))
         self.acd.profiles[profile.agent_id] = profile
         status = self.acd.statuses.setdefault(profile.agent_id, AgentStatus(profile.agent_id))
         if status.routable:  # offered again with the new skills
@@ -160,8 +169,12 @@ class AcdService:
         self.acd.statuses.pop(agent_id, None)
 
     async def phones_reachable(self) -> None:
-        """On every connect: which agents' phones Asterisk can reach now."""
-        await self.ari.subscribe(self.application, "endpoint:PJSIP")
+        """On every connect: watch each agent's phone, and see which Asterisk can reach now.
+
+        Each agent's endpoint is watched on its own: watching all of PJSIP would send the
+        application every caller's channel events a second time."""
+        for profile in list(self.acd.profiles.values()):
+            await self.ari.subscribe(self.application, f"endpoint:PJSIP/{profile.endpoint}")
         for endpoint in await self.ari.endpoints("PJSIP"):
             self.endpoint_changed(str(endpoint.get("resource")), endpoint.get("state") == "online")
 
@@ -189,6 +202,8 @@ class AcdService:
                 await _unless_gone(self.ari.hangup(channel_id))
             case _DestroyBridge(bridge_id):
                 await self.ari.destroy_bridge(bridge_id)
+            case _Watch(endpoint):
+                await self.ari.subscribe(self.application, f"endpoint:PJSIP/{endpoint}")
             case RingAgent(call_id, agent_id, endpoint, timeout):
                 leg = f"{call_id}-agent{next(self._count)}"
                 self._legs[leg], self._leg_of[call_id] = call_id, leg
