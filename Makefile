@@ -6,8 +6,8 @@ BIN := $(VENV)/bin
 # mmdebstrap builds the Asterisk root (the Debian keyring lets it do so on Ubuntu too);
 # sip-tester is SIPp, the callers of the tests and of `make call`;
 # espeak-ng and sox speak the project's own prompts (`ari-app prompts build`); baresip is
-# the agents' softphone in the ACD tests
-APT_PACKAGES := mmdebstrap debian-archive-keyring sip-tester espeak-ng sox baresip
+# the agents' softphone in the ACD tests; gdb takes the stacks of an Asterisk that stops answering in a test
+APT_PACKAGES := mmdebstrap debian-archive-keyring sip-tester espeak-ng sox baresip gdb
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # extra pytest arguments, e.g. make test PYTEST_ARGS="-k first_call -x"
 PYTEST_ARGS ?=
@@ -89,6 +89,8 @@ bench: venv
 	$(BIN)/python -m tests.bench.ivr_engine
 	@echo
 	$(BIN)/python -m tests.bench.routing
+	@echo
+	$(BIN)/python -m tests.bench.kpi
 
 clean:
 	-$(BIN)/ari-app asterisk down

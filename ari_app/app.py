@@ -4,39 +4,55 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import sys
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_app import logs
-from ari_app.adapters.agent_store import AgentStore, RoutingStore
+from ari_app.adapters.agent_store import AgentStore, CallbackStore, RoutingStore
 from ari_app.adapters.ami import AmiClient, AmiLoginFailed
 from ari_app.adapters.ari import AriError, AriEvents, AriRest, AriUnreachable
 from ari_app.adapters.backend import Backends
+from ari_app.adapters.cdr_store import CdrStore
 from ari_app.adapters.db import CallStore, TokenStore, Writer, engine_for, migrate, ping
+from ari_app.adapters.interaction_store import InteractionStore
+from ari_app.adapters.monitor_store import MonitorStore, SupervisorStore
 from ari_app.adapters.mqtt import MqttPublisher
+from ari_app.adapters.recording_store import RecordingStore
 from ari_app.api.app import create_api
 from ari_app.api.deps import ApiContext
 from ari_app.domain.acd import Acd
 from ari_app.domain.agents import FeatureDialed
 from ari_app.domain.call import Config
-from ari_app.domain.events import ChannelGone
+from ari_app.domain.events import ChannelGone, DigitReceived
 from ari_app.domain.ivr.sounds import SoundCatalog
+from ari_app.domain.kpi import Targets
 from ari_app.domain.routing.config import QueueConfig
 from ari_app.services import stasis
 from ari_app.services.acd import AcdService
-from ari_app.services.agents import AgentDirectory, AsteriskRefused, profile_of, status_of
+from ari_app.services.agents import AgentDirectory, profile_of, status_of
 from ari_app.services.calls import CallService
+from ari_app.services.cdr import CdrCapture
 from ari_app.services.features import FeatureCodes
 from ari_app.services.flows import FlowRegistry
+from ari_app.services.interactions import InteractionLog
+from ari_app.services.kpis import KpiReports
 from ari_app.services.lease import ApplicationHeld, Lease
-from ari_app.services.queues import read_queues
+from ari_app.services.live import LiveService
+from ari_app.services.monitor import MonitorService
+from ari_app.services.phones import AsteriskRefused
+from ari_app.services.queues import QueueBook, QueueRefused, read_queues
+from ari_app.services.recordings import RecordingService
+from ari_app.services.supervisors import SupervisorDirectory
 from ari_app.services.tokens import first_admin_token
 from ari_app.settings import Settings
 
@@ -71,14 +87,20 @@ class Parts:
     ami: AmiClient
     calls: CallService
     flows: FlowRegistry
+    queues: QueueBook
     agents: AgentDirectory
     features: FeatureCodes
     acd: AcdService
+    monitor: MonitorService
+    supervisors: SupervisorDirectory
+    cdr: CdrCapture
+    live: LiveService
     backends: Backends
     writer: Writer
     lease: Lease
     mqtt: MqttPublisher | None
     server: _Server
+    engine: AsyncEngine
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
 
@@ -140,7 +162,13 @@ async def _acd(
         center.profiles[record.id] = profile_of(record)
         center.statuses[record.id] = status_of(record.id, states.get(record.id))
     return AcdService(
-        center, ari, settings.ari_application, store, RoutingStore(store.engine), config=config
+        center,
+        ari,
+        settings.ari_application,
+        store,
+        RoutingStore(store.engine),
+        CallbackStore(store.engine),
+        config=config,
     )
 
 
@@ -183,6 +211,23 @@ async def build(settings: Settings) -> Parts:
 
     parts_tasks: set[asyncio.Task[Any]] = set()
     writer = Writer(max_backoff=settings.reconnect_max_seconds)
+    cdr_store = CdrStore(engine)
+    cdr = CdrCapture(
+        cdr_store,
+        writer,
+        {"cdr": settings.cdr_backstop, "cel": settings.cel_backstop},
+        poll_seconds=settings.backstop_poll_seconds,
+    )
+    ami.on_event("Cdr", cdr.on_ami_cdr)
+    interaction_store = InteractionStore(engine)
+    interactions = InteractionLog(interaction_store, writer)
+    await interactions.load()
+    center_topic = f"{settings.mqtt_topic_prefix}/{settings.center}"
+
+    def publish_live(topic: str, body: dict[str, Any], retain: bool) -> None:
+        if mqtt is not None:
+            mqtt.publish(f"{center_topic}/{topic}", body, retain=retain)
+
     store = CallStore(engine)
     events = AriEvents(
         settings.ari_url,
@@ -198,6 +243,7 @@ async def build(settings: Settings) -> Parts:
             "ari": {"connected": events.connected.is_set(), "reconnects": events.reconnects},
             "ami": {"connected": ami.connected.is_set(), "reconnects": ami.reconnects},
             "database": {"reachable": database, "backlog": writer.backlog},
+            "cdr": dataclasses.asdict(cdr.counts),
             "mqtt": {
                 "configured": mqtt is not None,
                 "connected": mqtt is not None and mqtt.connected.is_set(),
@@ -219,7 +265,34 @@ async def build(settings: Settings) -> Parts:
     agent_store = AgentStore(engine)
     agents = AgentDirectory(agent_store, ari)
     acd = await _acd(queues, agent_store, ari, settings, Config(queues=frozenset(queues)))
+    live = LiveService(acd.acd, publish_live, short_abandon=settings.short_abandon_seconds)
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    live.load(await interaction_store.between(midnight, now))
     agents.keeper = acd
+    supervisors = SupervisorDirectory(SupervisorStore(engine), tokens, ari)
+    monitor = MonitorService(
+        ari,
+        settings.ari_application,
+        MonitorStore(engine),
+        supervisors,
+        acd,
+        lambda coroutine: _spawn(parts_tasks, coroutine),
+        tone=settings.monitor_tone,
+    )
+    acd.recorder = RecordingService(
+        ari,
+        RecordingStore(engine),
+        settings.recordings_dir,
+        spawn=lambda coroutine: _spawn(parts_tasks, coroutine),
+    )
+
+    def apply_queues(new: dict[str, QueueConfig]) -> None:
+        acd.set_queues(new)
+        calls.config = acd.config  # the IVR hands callers only to queues that exist
+
+    in_use = (acd.queue_in_use, flows.queue_in_use)
+    queue_book = QueueBook(settings.queues_file, queues, apply_queues, in_use)
     api = create_api(
         ApiContext(
             calls=store,
@@ -228,6 +301,14 @@ async def build(settings: Settings) -> Parts:
             flows=flows,
             agents=agents,
             routing=RoutingStore(engine),
+            acd=acd,
+            queues=queue_book,
+            supervisors=supervisors,
+            monitor=monitor,
+            cdrs=cdr_store,
+            interactions=interactions,
+            kpis=KpiReports(interaction_store, lambda: _targets(settings, acd)),
+            live=live,
         )
     )
     server = _Server(
@@ -252,6 +333,9 @@ async def build(settings: Settings) -> Parts:
         publish=publish,
     )
     calls.enter_queue = acd.enter
+    calls.saved = interactions.call_saved
+    acd.interactions = interactions
+    interactions.live = live
     return Parts(
         settings,
         ari,
@@ -259,15 +343,30 @@ async def build(settings: Settings) -> Parts:
         ami,
         calls,
         flows,
+        queue_book,
         agents,
-        FeatureCodes(ari, agents),
+        FeatureCodes(ari, agents, monitor),
         acd,
+        monitor,
+        supervisors,
+        cdr,
+        live,
         backends,
         writer,
         lease,
         mqtt,
         server,
+        engine,
         parts_tasks,
+    )
+
+
+def _targets(settings: Settings, acd: AcdService) -> Targets:
+    """The KPI targets of the moment: each queue's service level, the settings' rest."""
+    return Targets(
+        {name: queue.service_level.seconds for name, queue in acd.acd.queues.items()},
+        short_abandon=settings.short_abandon_seconds,
+        fcr_window=settings.fcr_window_hours * 3600,
     )
 
 
@@ -288,11 +387,17 @@ async def consume_events(parts: Parts) -> None:
         # the phones first: Asterisk may have restarted with an empty picture
         try:
             await parts.agents.provision_all()
+            await parts.supervisors.provision_all()
         except AsteriskRefused as exc:
             # calls are still served; the phones cannot register until this is mended
             log.error("agents_not_provisioned", reason=str(exc))
         await parts.acd.phones_reachable()
+        parts.calls.monitor_channels = await parts.monitor.channels()
         await parts.calls.reconcile()
+        await parts.acd.resume()
+        await parts.monitor.resume()
+        if parts.acd.recorder is not None:
+            await parts.acd.recorder.resume()
 
     async for message in parts.events.stream(on_connected):
         try:
@@ -301,12 +406,29 @@ async def consume_events(parts: Parts) -> None:
                 _spawn(parts.tasks, parts.features.handle(event))
             elif isinstance(event, stasis.AgentLegAnswered):
                 parts.acd.leg_answered(event.channel_id, event.call_id, event.agent_id)
+            elif isinstance(event, stasis.CustomerAnswered):
+                parts.acd.customer_answered(event.channel_id, event.call_id)
+            elif isinstance(event, stasis.RecordingEnded):
+                recordings = parts.acd.recorder
+                if recordings is not None and event.stored:
+                    _spawn(parts.tasks, recordings.finished(event.name))
+                elif recordings is not None:
+                    _spawn(parts.tasks, recordings.failed(event.name, event.cause))
             elif isinstance(event, stasis.EndpointChanged):
                 parts.acd.endpoint_changed(event.resource, event.online)
+            elif isinstance(event, stasis.MonitorLegAnswered):
+                parts.monitor.leg_answered(event.channel_id, event.session_id)
+            elif isinstance(event, stasis.SnoopStarted):
+                parts.monitor.snoop_started(event.channel_id, event.session_id)
+            elif isinstance(event, DigitReceived) and parts.monitor.digit(
+                event.call_id, event.digit
+            ):
+                pass  # a key on a supervisor's phone: the session's mode
             elif event is not None:
                 parts.calls.handle(event, stasis.timestamp(message.get("timestamp")))
                 if isinstance(event, ChannelGone):
                     parts.acd.channel_gone(event.call_id)
+                    parts.monitor.channel_gone(event.call_id)
         except stasis.ApplicationReplaced:
             raise
         except Exception:
@@ -329,7 +451,12 @@ async def serve(parts: Parts, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(parts.writer.run(), name="db-writer")
             group.create_task(parts.acd.run(), name="acd")
+            keep = parts.settings.recordings_keep_days
+            if keep and parts.acd.recorder is not None:
+                group.create_task(parts.acd.recorder.keep_pruning(keep), name="retention")
             group.create_task(parts.ami.run(), name="ami")
+            group.create_task(parts.cdr.run(), name="cdr")
+            group.create_task(parts.live.run(), name="live-stats")
             group.create_task(consume_events(parts), name="ari-events")
             group.create_task(parts.lease.keep(parts.events.connected), name="lease")
             group.create_task(parts.server.serve(), name="api")
@@ -348,9 +475,14 @@ async def serve(parts: Parts, stop: asyncio.Event) -> None:
     finally:
         for task in parts.tasks:
             task.cancel()
+        if parts.tasks:  # let them finish being cancelled (their connections go back)
+            await asyncio.wait(set(parts.tasks), timeout=5.0)
         await parts.ari.aclose()
         await parts.ami.aclose()
         await parts.backends.aclose()
+        # closes the pooled connections: an SQLite connection's thread left open
+        # would keep the process from exiting
+        await parts.engine.dispose()
 
 
 async def run(settings: Settings) -> None:
@@ -362,9 +494,14 @@ async def run(settings: Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
 
-    # SIGHUP reloads the flows: new calls take the new versions, live calls keep theirs
+    # SIGHUP reloads the flows (new calls take the new versions, live calls keep theirs)
+    # and the queues (the next routing decision follows them)
     async def reload_flows() -> None:
         await parts.flows.reload()
+        try:
+            await parts.queues.reload()
+        except QueueRefused as exc:
+            log.error("queues_not_reloaded", problems=exc.problems)
 
     loop.add_signal_handler(signal.SIGHUP, lambda: _spawn(parts.tasks, reload_flows()))
     log.info(

@@ -49,7 +49,20 @@ class Settings(BaseSettings):
 
     flows_dir: Path = REPO_DIR / "dialplan" / "flows"
     queues_file: Path = REPO_DIR / "dialplan" / "queues.yaml"
+    recordings_dir: Path = Path("var/recordings")
+    recordings_keep_days: int = Field(0, ge=0)  # 0: keep for ever
+    # the sound the agent hears when a supervisor starts monitoring; empty: none
+    monitor_tone: str = Field("beep", pattern=r"^[A-Za-z0-9_/-]{0,80}$")
     reconnect_max_seconds: float = Field(10.0, gt=0)
+    # the files Asterisk writes CDRs and channel events to (cdr_custom, cel_custom), read
+    # from a checkpoint so that no CDR is lost while the service or its AMI link is down
+    cdr_backstop: Path | None = None
+    cel_backstop: Path | None = None
+    backstop_poll_seconds: float = Field(2.0, gt=0)
+    # KPIs (ari_app/domain/kpi.py): a caller who hangs up within this many seconds of
+    # entering a queue is a short abandon; a repeat call within the window undoes FCR
+    short_abandon_seconds: float = Field(5.0, ge=0, le=600)
+    fcr_window_hours: float = Field(24.0, gt=0, le=24 * 30)
 
     @field_validator("ari_url")
     @classmethod

@@ -13,6 +13,7 @@ from ari_app.adapters.tables import (
     AgentEventRecord,
     AgentRecord,
     AgentStateRecord,
+    CallbackRecord,
     RoutingDecision,
 )
 
@@ -131,5 +132,45 @@ class RoutingStore:
         for row in rows:
             record = RoutingDecision.model_validate(dict(row._mapping))
             record.at = utc(record.at) or record.at
+            found.append(record)
+        return found
+
+
+OPEN_CALLBACK = ("waiting", "scheduled", "talking")
+
+
+class CallbackStore:
+    """Callback requests: written as they move, read back after a restart and by the API."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def save(self, row: dict[str, Any]) -> None:
+        """Insert or update one request (the fields given; `id` names it)."""
+        async with self.engine.begin() as connection:
+            table = CallbackRecord.__table__  # type: ignore[attr-defined]
+            found = (
+                await connection.execute(select(table.c.id).where(table.c.id == row["id"]))
+            ).first()
+            if found is None:
+                await connection.execute(CallbackRecord.__table__.insert().values(**row))  # type: ignore[attr-defined]
+            else:
+                changes = {key: value for key, value in row.items() if key != "id"}
+                await connection.execute(
+                    update(table).where(table.c.id == row["id"]).values(**changes)
+                )
+
+    async def list(self, states: tuple[str, ...] | None = None) -> list[CallbackRecord]:
+        query = select(CallbackRecord).order_by(CallbackRecord.waiting_since)  # type: ignore[arg-type]
+        if states is not None:
+            query = query.where(CallbackRecord.state.in_(states))  # type: ignore[attr-defined]
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        found = []
+        for row in rows:
+            record = CallbackRecord.model_validate(dict(row._mapping))
+            record.waiting_since = utc(record.waiting_since) or record.waiting_since
+            record.updated_at = utc(record.updated_at) or record.updated_at
+            record.retry_at = utc(record.retry_at)
             found.append(record)
         return found

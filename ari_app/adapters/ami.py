@@ -96,7 +96,10 @@ class AmiClient:
                     log.exception("ami_handler_failed", ami_event=name)
 
     async def open(self) -> _Connection:
-        """Connect and log in once; raise OSError, TimeoutError or AmiLoginFailed."""
+        """Connect and log in once; raise OSError, TimeoutError, AmiDisconnected or AmiLoginFailed.
+
+        An Asterisk that is still booting (or stopping) may accept the connection and drop it
+        before answering Login: that is a failed connect like any other, retried by `run`."""
         loop = asyncio.get_running_loop()
         connection = _Connection(self._dispatch)
         _, protocol = await asyncio.wait_for(
@@ -105,15 +108,19 @@ class AmiClient:
         protocol.factory = connection
         protocol.log = logging.getLogger("panoramisk")
         protocol.encoding = "utf8"
-        reply = await self._send(
-            protocol,
-            {
-                "Action": "Login",
-                "Username": self.user,
-                "Secret": self._secret,
-                "Events": "on",
-            },
-        )
+        try:
+            reply = await self._send(
+                protocol,
+                {
+                    "Action": "Login",
+                    "Username": self.user,
+                    "Secret": self._secret,
+                    "Events": "on",
+                },
+            )
+        except BaseException:
+            protocol.close()
+            raise
         if not reply.success:
             protocol.close()
             raise AmiLoginFailed(reply.get("Message", "authentication failed"))
@@ -135,7 +142,7 @@ class AmiClient:
         while True:
             try:
                 connection = await self.open()
-            except (OSError, TimeoutError, AmiLoginFailed) as exc:
+            except (OSError, TimeoutError, AmiDisconnected, AmiLoginFailed) as exc:
                 log.warning("ami_connect_failed", host=self.host, port=self.port, error=repr(exc))
             else:
                 self.connected.set()

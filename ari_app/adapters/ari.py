@@ -7,6 +7,7 @@ import base64
 import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -161,8 +162,78 @@ class AriRest:
             if exc.status != 404:
                 raise
 
+    async def bridges(self) -> list[dict[str, Any]]:
+        """Every bridge Asterisk holds, with the channels in it."""
+        return list(await self.request("GET", "/bridges"))
+
+    async def channels(self) -> list[dict[str, Any]]:
+        """Every channel Asterisk holds (in the application or not, ringing or up)."""
+        return list(await self.request("GET", "/channels"))
+
+    async def play_on_bridge(self, bridge_id: str, playback_id: str, media: str) -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/play/{playback_id}", media=media)
+
+    async def record_bridge(self, bridge_id: str, name: str, file_format: str) -> None:
+        """Record everything the bridge mixes, into a stored recording `name`."""
+        await self.request(
+            "POST", f"/bridges/{bridge_id}/record", name=name, format=file_format, ifExists="fail"
+        )
+
+    async def pause_recording(self, name: str, paused: bool) -> None:
+        await self.request("POST" if paused else "DELETE", f"/recordings/live/{name}/pause")
+
+    async def snoop(
+        self, channel_id: str, snoop_id: str, app: str, app_args: str, spy: str, whisper: str
+    ) -> None:
+        """A snoop channel on `channel_id` into the application: it hears the channel's
+        audio in the `spy` direction(s) and writes into the `whisper` one(s)."""
+        await self.request(
+            "POST",
+            f"/channels/{channel_id}/snoop/{snoop_id}",
+            spy=spy,
+            whisper=whisper,
+            app=app,
+            appArgs=app_args,
+        )
+
+    async def stop_recording(self, name: str) -> None:
+        """End a live recording and have Asterisk store it."""
+        await self.request("POST", f"/recordings/live/{name}/stop")
+
+    async def download_recording(self, name: str, destination: Path) -> None:
+        """Stream a stored recording's file into `destination`."""
+        path = f"/recordings/stored/{name}/file"
+        try:
+            async with self._client.stream("GET", path, timeout=20.0) as reply:
+                if reply.status_code != 200:
+                    await reply.aread()
+                    raise AriError("GET", path, reply.status_code, _message(reply))
+                with destination.open("wb") as out:
+                    async for chunk in reply.aiter_bytes():
+                        out.write(chunk)
+        except httpx.HTTPError as exc:
+            raise AriUnreachable(f"GET {path}: {exc!r}") from exc
+
+    async def recording_state(self, name: str) -> str | None:
+        """`live` (still recording), `stored` (done, not fetched yet) or None (gone)."""
+        for kind in ("live", "stored"):
+            try:
+                await self.request("GET", f"/recordings/{kind}/{name}")
+            except AriError as exc:
+                if exc.status != 404:
+                    raise
+                continue
+            return kind
+        return None
+
+    async def delete_recording(self, name: str) -> None:
+        await self.request("DELETE", f"/recordings/stored/{name}")
+
     async def bridge_music(self, bridge_id: str, music_class: str) -> None:
         await self.request("POST", f"/bridges/{bridge_id}/moh", mohClass=music_class)
+
+    async def stop_bridge_music(self, bridge_id: str) -> None:
+        await self.request("DELETE", f"/bridges/{bridge_id}/moh")
 
     async def originate(
         self,
@@ -206,12 +277,32 @@ class AriRest:
     async def set_channel_var(self, channel_id: str, name: str, value: str) -> None:
         await self.request("POST", f"/channels/{channel_id}/variable", variable=name, value=value)
 
+    async def channel_var(self, channel_id: str, name: str) -> str:
+        """A channel variable's value; empty when it is not set (or the channel is gone)."""
+        try:
+            reply = await self.request("GET", f"/channels/{channel_id}/variable", variable=name)
+        except AriError as exc:
+            if exc.status == 404:
+                return ""
+            raise
+        return str(reply.get("value", "")) if reply else ""
+
     async def global_var(self, name: str) -> str:
         reply = await self.request("GET", "/asterisk/variable", variable=name)
         return str(reply.get("value", "")) if reply else ""
 
     async def set_global_var(self, name: str, value: str) -> None:
         await self.request("POST", "/asterisk/variable", variable=name, value=value)
+
+
+async def unless_gone(request: Awaitable[Any], gone: tuple[int, ...] = (404, 422)) -> None:
+    """Run a stop, hang-up or removal whose target may already be gone (404, or 422: not
+    in the application or the bridge any more), which is what was wanted."""
+    try:
+        await request
+    except AriError as exc:
+        if exc.status not in gone:
+            raise
 
 
 def events_url(base_url: str, app: str) -> str:

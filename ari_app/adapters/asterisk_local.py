@@ -78,6 +78,15 @@ def _runs_asterisk_in(instance_dir: Path) -> bool:
         return False
 
 
+def _alive(pid: int) -> bool:
+    """Whether the process still runs (a zombie waiting to be reaped does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
 class LocalAsterisk:
     """Build, render, start, stop and query one instance of the local Asterisk."""
 
@@ -195,7 +204,20 @@ class LocalAsterisk:
             [self.settings.conf_dir, self.settings.dialplan_dir], self.template_values()
         )
         etc = self.instance_dir / "etc"
-        for sub in ("etc", "lib", "lib/keys", "cache", "spool", "run", "log"):
+        # spool/recording: where ARI recordings are written; log/c*-custom: the CDR and CEL
+        # backstops (Asterisk makes none of them)
+        for sub in (
+            "etc",
+            "lib",
+            "lib/keys",
+            "cache",
+            "spool",
+            "spool/recording",
+            "run",
+            "log",
+            "log/cdr-custom",
+            "log/cel-custom",
+        ):
             (self.instance_dir / sub).mkdir(parents=True, exist_ok=True)
         for stale in etc.glob("*.conf"):
             if stale.name not in files:
@@ -216,6 +238,8 @@ class LocalAsterisk:
             "ARI_APP_AMI_PORT": self.settings.ami_port,
             "ARI_APP_AMI_USER": values["ami_user"],
             "ARI_APP_AMI_PASSWORD": values["ami_password"],
+            "ARI_APP_CDR_BACKSTOP": self.instance_dir / "log" / "cdr-custom" / "cdr.json",
+            "ARI_APP_CEL_BACKSTOP": self.instance_dir / "log" / "cel-custom" / "cel.json",
         }
         fd = os.open(self.env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
@@ -253,7 +277,29 @@ class LocalAsterisk:
             return False
         return reply.status_code == 200
 
-    def _check_ports_free(self) -> None:
+    def _check_ports_free(self, wait: float = 15.0) -> None:
+        """Raise when a port this instance needs stays taken for `wait` seconds (sockets of
+        an Asterisk that just stopped may take a moment to go); the error says who has it."""
+        deadline = time.monotonic() + wait
+        while True:
+            taken = self._taken_port()
+            if taken is None:
+                return
+            if time.monotonic() >= deadline:
+                port, name, reason = taken
+                holders = subprocess.run(
+                    ["ss", "-tuanp", f"( sport = :{port} )"],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                ).stdout.strip()
+                raise LocalAsteriskError(
+                    f"ARI_APP_ASTERISK_{name}: port {port} on 127.0.0.1 is in use ({reason})"
+                    + (f"\n{holders}" if holders else "")
+                )
+            time.sleep(0.2)
+
+    def _taken_port(self) -> tuple[int, str, str] | None:
         s = self.settings
         for port, kind, name in (
             (s.http_port, socket.SOCK_STREAM, "HTTP_PORT"),
@@ -265,10 +311,8 @@ class LocalAsterisk:
                 try:
                     probe.bind(("127.0.0.1", port))
                 except OSError as exc:
-                    raise LocalAsteriskError(
-                        f"ARI_APP_ASTERISK_{name}: port {port} on 127.0.0.1 is in use "
-                        f"({exc.strerror})"
-                    ) from exc
+                    return port, name, exc.strerror or str(exc)
+        return None
 
     def up(self, timeout: float = 60.0) -> Status:
         """Start this instance (building the root first if needed); wait until ARI answers."""
@@ -299,17 +343,20 @@ class LocalAsterisk:
         )
 
     def down(self, timeout: float = 15.0) -> bool:
-        """Stop this instance's Asterisk by its pid; True when one was running."""
+        """Stop this instance's Asterisk by its pid; True when one was running.
+
+        Asterisk removes its pid file early in its shutdown, while its sockets are still
+        open: the process itself is waited for, so a following `up` finds the ports free."""
         pid = self.pid()
         if pid is None:
             return False
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.pid() == pid:
+        while time.monotonic() < deadline and _alive(pid):
             time.sleep(0.1)
-        if self.pid() == pid:
+        if _alive(pid):
             os.kill(pid, signal.SIGKILL)
-            while self.pid() == pid:
+            while _alive(pid):
                 time.sleep(0.1)
         return True
 

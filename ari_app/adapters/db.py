@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
@@ -133,12 +133,27 @@ class TokenStore:
             total = (await connection.execute(select(func.count()).select_from(ApiToken))).scalar()
         return int(total or 0)
 
-    async def add(self, *, name: str, role: str, token_hash: str) -> None:
+    async def add(
+        self, *, name: str, role: str, token_hash: str, subject: str | None = None
+    ) -> None:
         async with self.engine.begin() as connection:
             await connection.execute(
                 ApiToken.__table__.insert().values(  # type: ignore[attr-defined]
-                    name=name, role=role, token_hash=token_hash, created_at=datetime.now(UTC)
+                    name=name,
+                    role=role,
+                    token_hash=token_hash,
+                    subject=subject,
+                    created_at=datetime.now(UTC),
                 )
+            )
+
+    async def revoke_subject(self, subject: str) -> None:
+        """Revoke every token of a supervisor (they were removed)."""
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                update(ApiToken)
+                .where(ApiToken.subject == subject, ApiToken.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+                .values(revoked_at=datetime.now(UTC))
             )
 
     async def find(self, token_hash: str) -> ApiToken | None:

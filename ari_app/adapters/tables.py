@@ -53,6 +53,7 @@ class ApiToken(SQLModel, table=True):
     name: str = Field(max_length=80)
     role: str = Field(max_length=16)
     token_hash: str = Field(max_length=64, unique=True)
+    subject: str | None = Field(default=None, max_length=32)  # a supervisor token: whose
     created_at: datetime = _when(nullable=False)  # type: ignore[assignment]
     expires_at: datetime | None = _when()  # type: ignore[assignment]
     revoked_at: datetime | None = _when()  # type: ignore[assignment]
@@ -69,6 +70,7 @@ class AgentRecord(SQLModel, table=True):
     team: str = Field(default="", max_length=40)
     skills: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     wrap_up_seconds: int = 30
+    recording: str = Field(default="queue", max_length=8)  # queue, always or never
     sip_digest: str = Field(max_length=32)
     created_at: datetime = _when(nullable=False)  # type: ignore[assignment]
     updated_at: datetime = _when(nullable=False)  # type: ignore[assignment]
@@ -125,3 +127,174 @@ class RoutingDecision(SQLModel, table=True):
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
     why: str = Field(max_length=600)
+
+
+class CallbackRecord(SQLModel, table=True):
+    """A caller who asked to be called back: their place in line, and how it went."""
+
+    __tablename__ = "callback_request"
+
+    id: str = Field(primary_key=True, max_length=80)  # cb-<the caller's channel id>
+    call_id: str = Field(max_length=64, index=True)  # the call that asked
+    number: str = Field(max_length=80)
+    queue: str = Field(max_length=32)
+    priority: int = 0
+    skills: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    language: str = Field(default="en", max_length=16)
+    waiting_since: datetime = _when(nullable=False)  # type: ignore[assignment]
+    state: str = Field(max_length=16, index=True)  # waiting scheduled talking done failed
+    attempts: int = 0  # calls back so far
+    max_attempts: int = 3
+    retry_after: float = 300.0
+    retry_at: datetime | None = _when()  # type: ignore[assignment]
+    agent_id: str | None = Field(default=None, max_length=32)
+    updated_at: datetime = _when(nullable=False)  # type: ignore[assignment]
+
+
+class RecordingRecord(SQLModel, table=True):
+    """A recorded conversation: what it belongs to and the file that holds it."""
+
+    __tablename__ = "recording"
+
+    id: str = Field(primary_key=True, max_length=64)  # rec-<random>: also the file's name
+    call_id: str = Field(max_length=80, index=True)
+    agent_id: str | None = Field(default=None, max_length=32, index=True)
+    queue: str | None = Field(default=None, max_length=32, index=True)
+    state: str = Field(max_length=16)  # recording, paused, stored, failed
+    format: str = Field(default="wav", max_length=8)
+    started_at: datetime = _when(nullable=False, index=True)  # type: ignore[assignment]
+    ended_at: datetime | None = _when()  # type: ignore[assignment]
+    duration: float | None = None  # seconds of audio in the file
+    size: int | None = None  # bytes
+    sha256: str | None = Field(default=None, max_length=64)
+    pauses: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )  # [{"from": ..., "to": ...}]: spans left out of the file
+    error: str | None = Field(default=None, max_length=200)
+    segments: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )  # [{"agent_id": ..., "from": ..., "to": ...}]: who had the conversation when
+
+
+class SupervisorRecord(SQLModel, table=True):
+    """A supervisor: a team they may monitor, and a phone (`supervisor-<id>`)."""
+
+    __tablename__ = "supervisor"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=80)
+    team: str = Field(max_length=40)
+    sip_digest: str = Field(max_length=32)
+    created_at: datetime = _when(nullable=False)  # type: ignore[assignment]
+    updated_at: datetime = _when(nullable=False)  # type: ignore[assignment]
+
+
+class MonitorRecord(SQLModel, table=True):
+    """One monitor session, the audit of it: who listened to whom, on which call, in
+    which modes when, and how it ended (or why it was refused)."""
+
+    __tablename__ = "monitor_session"
+
+    id: str = Field(primary_key=True, max_length=40)  # mon-<random>
+    call_id: str = Field(max_length=80, index=True)
+    agent_id: str | None = Field(default=None, max_length=32, index=True)
+    supervisor_id: str = Field(max_length=32, index=True)
+    requested_by: str = Field(max_length=80)  # the token's name, or the phone
+    source: str = Field(max_length=16)  # api, phone
+    state: str = Field(max_length=16)  # ringing, active, ended, refused
+    modes: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )  # [{"mode": ..., "from": ..., "to": ...}]
+    started_at: datetime = _when(nullable=False, index=True)  # type: ignore[assignment]
+    answered_at: datetime | None = _when()  # type: ignore[assignment]
+    ended_at: datetime | None = _when()  # type: ignore[assignment]
+    end_reason: str | None = Field(default=None, max_length=200)
+    supervisor_channel: str | None = Field(default=None, max_length=80)
+
+
+class CdrRecord(SQLModel, table=True):
+    """One CDR as Asterisk posted it (one per leg), keyed by (uniqueid, sequence);
+    `source` says which path stored it first: ami (live) or backstop (the file)."""
+
+    __tablename__ = "cdr"
+
+    uniqueid: str = Field(primary_key=True, max_length=64)
+    sequence: int = Field(primary_key=True)
+    linkedid: str = Field(max_length=64, index=True)
+    channel: str = Field(max_length=200)
+    dstchannel: str = Field(max_length=200)
+    src: str = Field(max_length=200)
+    dst: str = Field(max_length=200)
+    dcontext: str = Field(max_length=200)
+    clid: str = Field(max_length=200)
+    lastapp: str = Field(max_length=200)
+    lastdata: str = Field(max_length=200)
+    start: datetime = _when(nullable=False, index=True)  # type: ignore[assignment]
+    answer: datetime | None = _when()  # type: ignore[assignment]
+    end: datetime = _when(nullable=False)  # type: ignore[assignment]
+    duration: int
+    billsec: int
+    disposition: str = Field(max_length=200)
+    amaflags: str = Field(max_length=200)
+    accountcode: str = Field(max_length=200)
+    peeraccount: str = Field(max_length=200)
+    userfield: str = Field(max_length=200)
+    source: str = Field(max_length=16)
+
+
+class CelRecord(SQLModel, table=True):
+    """One channel event (CEL), keyed by channel, event and time (microseconds)."""
+
+    __tablename__ = "cel"
+
+    uniqueid: str = Field(primary_key=True, max_length=64)
+    event: str = Field(primary_key=True, max_length=200)
+    at: datetime = Field(sa_column=Column(DateTime(timezone=True), primary_key=True))
+    linkedid: str = Field(max_length=200, index=True)
+    channel: str = Field(max_length=200)
+    caller: str = Field(max_length=200)
+    caller_name: str = Field(max_length=200)
+    exten: str = Field(max_length=200)
+    context: str = Field(max_length=200)
+    app: str = Field(max_length=200)
+    appdata: str = Field(max_length=200)
+    peer: str = Field(max_length=200)
+    extra: Any = Field(default=None, sa_column=Column(JSON))
+
+
+class BackstopCheckpoint(SQLModel, table=True):
+    """How far a file Asterisk appends to (CDR backstop, CEL) has been read."""
+
+    __tablename__ = "backstop_checkpoint"
+
+    name: str = Field(primary_key=True, max_length=16)  # cdr, cel
+    inode: int
+    offset: int
+    updated_at: datetime = _when(nullable=False)  # type: ignore[assignment]
+
+
+class InteractionRecord(SQLModel, table=True):
+    """One customer call as the KPIs see it (domain/kpi.py `Interaction`), kept up to
+    date as it goes; `open` holds what is still running (a segment, wrap-ups)."""
+
+    __tablename__ = "interaction"
+
+    call_id: str = Field(primary_key=True, max_length=64)
+    caller: str = Field(max_length=80, index=True)
+    arrived_at: datetime = _when(nullable=False, index=True)  # type: ignore[assignment]
+    ended_at: datetime | None = _when()  # type: ignore[assignment]
+    ivr: bool = False
+    self_served: bool = False
+    queue: str | None = Field(default=None, max_length=32, index=True)
+    queued_at: datetime | None = _when(index=True)  # type: ignore[assignment]
+    answered_at: datetime | None = _when()  # type: ignore[assignment]
+    abandoned_at: datetime | None = _when()  # type: ignore[assignment]
+    left_at: datetime | None = _when()  # type: ignore[assignment]
+    blocked: bool = False
+    segments: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )  # [{agent_id, answered_at, ended_at, hold_seconds, wrap_up_seconds}]
+    resolved: bool | None = None
+    disposition: str | None = Field(default=None, max_length=64)
+    open: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = _when(nullable=False)  # type: ignore[assignment]

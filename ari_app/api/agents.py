@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from ari_app.api.deps import Authorized, Context
 from ari_app.domain import agents as agent_logic
 from ari_app.domain.agents import AgentProfile, AgentState
-from ari_app.services.agents import REALM, AgentNotFound, AgentView, AsteriskRefused
+from ari_app.services.agents import AgentNotFound, AgentView
+from ari_app.services.phones import REALM, AsteriskRefused
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 
@@ -25,6 +26,7 @@ Skills = Annotated[dict[SkillName, Level], Field(max_length=50)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=80, strip_whitespace=True)]
 Team = Annotated[str, StringConstraints(max_length=40, strip_whitespace=True)]
 WrapUp = Annotated[int, Field(ge=0, le=3600)]
+Recording = Literal["queue", "always", "never"]  # the agent's recording policy
 
 
 class AgentCreate(BaseModel):
@@ -35,6 +37,7 @@ class AgentCreate(BaseModel):
     team: Team = ""
     skills: Skills = {}
     wrap_up_seconds: WrapUp = 30
+    recording: Recording = "queue"
 
 
 class AgentUpdate(BaseModel):
@@ -44,11 +47,12 @@ class AgentUpdate(BaseModel):
     team: Team | None = None
     skills: Skills | None = None
     wrap_up_seconds: WrapUp | None = None
+    recording: Recording | None = None
 
     @model_validator(mode="after")
     def _something(self) -> AgentUpdate:
         if not self.model_dump(exclude_none=True):
-            raise ValueError("give at least one of name, team, skills, wrap_up_seconds")
+            raise ValueError("give at least one of name, team, skills, wrap_up_seconds, recording")
         return self
 
 
@@ -58,6 +62,7 @@ class AgentPublic(BaseModel):
     team: str
     skills: dict[str, int]
     wrap_up_seconds: int
+    recording: str
     sip_user: str
     state: AgentState
     since: datetime | None
@@ -102,6 +107,7 @@ def _public(view: AgentView) -> AgentPublic:
         team=record.team,
         skills=dict(record.skills),
         wrap_up_seconds=record.wrap_up_seconds,
+        recording=record.recording,
         sip_user=f"agent-{record.id}",
         state=state.state,
         since=state.since,
@@ -138,7 +144,9 @@ async def list_agents(ctx: Context, _: Authorized) -> list[AgentPublic]:
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_agent(ctx: Context, _: Authorized, body: AgentCreate) -> AgentCreated:
     """Add an agent; their phone can register at once with the SIP account returned."""
-    profile = AgentProfile(body.id, body.name, body.team, body.skills, body.wrap_up_seconds)
+    profile = AgentProfile(
+        body.id, body.name, body.team, body.skills, body.wrap_up_seconds, body.recording
+    )
     async with _answering():
         password = await ctx.agents.create(profile)
         view = await ctx.agents.view(body.id)

@@ -7,7 +7,17 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from ari_app.api import agents, calls, ivr
+from ari_app.api import (
+    agents,
+    callbacks,
+    calls,
+    cdrs,
+    ivr,
+    kpis,
+    monitor,
+    queues,
+    recordings,
+)
 from ari_app.api.deps import ApiContext, Authorized, Context
 
 
@@ -31,4 +41,10 @@ def create_api(context: ApiContext) -> FastAPI:
     api.include_router(calls.router)
     api.include_router(ivr.router)
     api.include_router(agents.router)
+    api.include_router(queues.router)
+    api.include_router(callbacks.router)
+    api.include_router(recordings.router)
+    api.include_router(monitor.router)
+    api.include_router(cdrs.router)
+    api.include_router(kpis.router)
     return api

@@ -6,10 +6,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from ari_app.adapters.tables import CallPublic
+from ari_app.api.agents import AgentId
 from ari_app.api.deps import Authorized, Context
+from ari_app.domain.acd import TransferRefused
 
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
 
@@ -67,10 +69,36 @@ class RoutingPublic(BaseModel):
 
 @router.get("/{call_id}/routing")
 async def call_routing(ctx: Context, _: Authorized, call_id: str) -> list[RoutingPublic]:
-    """Every time the ACD gave this call to an agent (a missed ring makes a second one)."""
-    if await ctx.calls.get(call_id) is None:
+    """Every time the ACD gave this call to an agent (a missed ring makes a second one).
+    A callback request's id (`cb-<call>`) has its own decisions."""
+    decisions = await ctx.routing.for_call(call_id)
+    if not decisions and await ctx.calls.get(call_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no call {call_id!r}")
-    return [
-        RoutingPublic.model_validate(decision, from_attributes=True)
-        for decision in await ctx.routing.for_call(call_id)
-    ]
+    return [RoutingPublic.model_validate(decision, from_attributes=True) for decision in decisions]
+
+
+class TransferAsk(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: AgentId
+
+
+class TransferStarted(BaseModel):
+    call_id: str
+    agent_id: str  # whose phone rings now
+
+
+@router.post("/{call_id}/transfer", status_code=status.HTTP_202_ACCEPTED)
+async def transfer_call(
+    ctx: Context, token: Authorized, call_id: str, body: TransferAsk
+) -> TransferStarted:
+    """Hand the call's conversation to another (available) agent: the agent talking now
+    goes into wrap-up, the caller hears music until the new agent answers, and the
+    recording goes on with a new segment. Not answered: the call waits again in its
+    queue, at its place."""
+    try:
+        ctx.acd.transfer(call_id, body.agent_id, f"api {token.name}")
+    except TransferRefused as exc:
+        code = 409 if call_id in ctx.acd.acd.calls else status.HTTP_404_NOT_FOUND
+        raise HTTPException(code, str(exc)) from None
+    return TransferStarted(call_id=call_id, agent_id=body.agent_id)

@@ -9,11 +9,19 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ari_app.adapters.agent_store import RoutingStore
+from ari_app.adapters.cdr_store import CdrStore
 from ari_app.adapters.db import CallStore, TokenStore
 from ari_app.adapters.tables import ApiToken
 from ari_app.services import tokens
+from ari_app.services.acd import AcdService
 from ari_app.services.agents import AgentDirectory
 from ari_app.services.flows import FlowRegistry
+from ari_app.services.interactions import InteractionLog
+from ari_app.services.kpis import KpiReports
+from ari_app.services.live import LiveService
+from ari_app.services.monitor import MonitorService
+from ari_app.services.queues import QueueBook
+from ari_app.services.supervisors import SupervisorDirectory
 
 
 class HealthReport(Protocol):
@@ -28,6 +36,14 @@ class ApiContext:
     flows: FlowRegistry
     agents: AgentDirectory
     routing: RoutingStore
+    acd: AcdService
+    queues: QueueBook
+    supervisors: SupervisorDirectory
+    monitor: MonitorService
+    cdrs: CdrStore
+    interactions: InteractionLog
+    kpis: KpiReports
+    live: LiveService
 
 
 def context(request: Request) -> ApiContext:
@@ -59,3 +75,16 @@ async def caller_token(
 
 
 Authorized = Annotated[ApiToken, Depends(caller_token)]
+
+
+def holding(*roles: str) -> Any:
+    """A dependency: the caller's token, if its role is one of `roles` (else 403)."""
+
+    async def check(token: Authorized) -> ApiToken:
+        if token.role not in roles:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"this is for {' and '.join(roles)} tokens"
+            )
+        return token
+
+    return Depends(check)

@@ -40,6 +40,7 @@ class AgentProfile:
     team: str = ""
     skills: Mapping[str, int] = field(default_factory=dict)  # skill -> level 1-10
     wrap_up_seconds: int = 30
+    recording: str = "queue"  # whether their conversations are recorded: queue, always, never
 
     @property
     def endpoint(self) -> str:

@@ -37,6 +37,7 @@ from ari_app.domain.events import (
     ChannelGone,
     CommandFailed,
     DigitReceived,
+    HangupRequested,
     IvrTimerFired,
     LookupReturned,
     PromptFinished,
@@ -101,6 +102,7 @@ class Config:
     )
     transfer_context: str = "ari-app-transfer"
     voicemail_context: str = "ari-app-voicemail"
+    goodbye_context: str = "ari-app-goodbye"  # a queue's hang-up ending with words to say
 
 
 Result = tuple[Call | None, list[Command]]
@@ -248,6 +250,7 @@ def _leave_ivr(call: Call, outcome: engine.Outcome, config: Config) -> Moved:
             int(detail.get("priority", 0)),
             dict(detail.get("skills", {})),
             call.caller,
+            call.ivr.language if call.ivr else "en",
         )
         return queued, [
             SaveCall(queued),
@@ -280,6 +283,14 @@ def _hang_up(call: Call, why: str) -> Moved:
         PublishCallEvent(call.call_id, "hanging_up", {"why": why}),
         HangupChannel(call.call_id, "normal"),
     ]
+
+
+def _hanging_up(call: Call, event: CallEvent, now: datetime, config: Config) -> Moved:
+    """The caller hung up in the IVR: its outcome is theirs, whatever ends next."""
+    if call.ivr is None or call.flow is None:
+        return call, []
+    session, _ = engine.step(call.ivr, engine.CallerHungUp(), now, call.flow)
+    return replace(call, ivr=session), []
 
 
 def _gone(call: Call, event: CallEvent, now: datetime, config: Config) -> Moved:
@@ -329,6 +340,7 @@ TRANSITIONS: dict[tuple[Phase, type[CallEvent]], Handler] = {
     (Phase.IVR, IvrTimerFired): _ivr,
     (Phase.IVR, LookupReturned): _ivr,
     (Phase.IVR, CommandFailed): _ivr,
+    (Phase.IVR, HangupRequested): _hanging_up,
     (Phase.LEAVING, PromptFinished): _leaving,
     (Phase.LEAVING, CommandFailed): _leaving,
     (Phase.ANSWERING, ChannelGone): _gone,
@@ -366,7 +378,7 @@ def adopt(event: CallAdopted, now: datetime, config: Config) -> Moved:
     answered_at = event.answered_at or now
     if event.step == STEP_QUEUED:
         # with the ACD when the service stopped: waiting with music or talking to an agent;
-        # it stays where it is (rebuilding the ACD's picture after a restart is to come)
+        # it stays where it is, and the ACD takes it back from its bridge
         queued = replace(call, phase=Phase.QUEUED, answered_at=answered_at)
         return queued, [watch, SaveCall(queued)]
     if event.step == STEP_LEAVING:

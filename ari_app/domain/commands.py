@@ -68,6 +68,7 @@ class EnterQueue:
     priority: int
     skills: Mapping[str, int]
     caller: str
+    language: str = "en"  # of the announcements the caller hears while waiting
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,14 @@ class LookupReturned:
 
 
 @dataclass(frozen=True)
+class HangupRequested:
+    """The caller's side hung up; the channel goes next. It comes before the end of a
+    prompt the hang-up cut short, which must not count as a prompt played out."""
+
+    call_id: str
+
+
+@dataclass(frozen=True)
 class ChannelGone:
     """The channel was destroyed; cause is the Q.850 hang-up cause."""
 
@@ -100,6 +108,7 @@ CallEvent = (
     | DigitReceived
     | IvrTimerFired
     | LookupReturned
+    | HangupRequested
     | ChannelGone
     | CommandFailed
 )

@@ -11,35 +11,50 @@ order, and feeds it what Asterisk reports.
 from __future__ import annotations
 
 import asyncio
-import itertools
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from ari_app.adapters.agent_store import AgentStore, RoutingStore
-from ari_app.adapters.ari import AriError, AriRest, AriUnreachable
+from ari_app.adapters.agent_store import OPEN_CALLBACK, AgentStore, CallbackStore, RoutingStore
+from ari_app.adapters.ari import AriError, AriRest, AriUnreachable, unless_gone
+from ari_app.adapters.tables import CallbackRecord
 from ari_app.domain import agents as agent_logic
 from ari_app.domain.acd import (
     Acd,
     AcdCommand,
     AgentChanged,
+    Announce,
+    CallbackChanged,
     CancelAcdTimer,
     ConnectAgent,
+    DialCustomer,
+    HandOver,
     RingAgent,
     Routed,
     SendToEnding,
     StartAcdTimer,
     StopRinging,
+    WaitingView,
+    agent_leg,
+    customer_leg,
+    customer_of,
+    is_callback,
+    leg_of,
 )
 from ari_app.domain.agents import AgentEvent, AgentProfile, AgentStatus
 from ari_app.domain.call import Config
 from ari_app.domain.commands import EnterQueue
 from ari_app.domain.ivr.flow import Hangup, Transfer, Voicemail
+from ari_app.domain.routing.config import Callback, QueueConfig
 from ari_app.domain.routing.router import WaitingCall
 from ari_app.services.agents import state_row
+from ari_app.services.interactions import InteractionLog
+from ari_app.services.monitor import Conversation
+from ari_app.services.recordings import RecordingService
 
 log = structlog.get_logger(__name__)
 
@@ -62,13 +77,99 @@ class _DestroyBridge:
 
 
 @dataclass(frozen=True)
+class _StopRecordings:
+    """The conversation is over: its recordings end before its bridge goes."""
+
+    call_id: str
+
+
+@dataclass(frozen=True)
 class _Watch:
     """Receive a new agent's phone's reachability."""
 
     endpoint: str
 
 
-_Work = AcdCommand | _Admit | _Hangup | _DestroyBridge | _Watch
+@dataclass(frozen=True)
+class _JoinCustomer:
+    """A called-back customer answered: into the agent's conversation."""
+
+    call_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True)
+class _Store:
+    """Store a callback request's row."""
+
+    row: dict[str, Any]
+
+
+_Work = (
+    AcdCommand
+    | _Admit
+    | _Hangup
+    | _StopRecordings
+    | _DestroyBridge
+    | _Watch
+    | _JoinCustomer
+    | _Store
+)
+
+
+QUEUE_VARIABLE = "ARI_APP_QUEUE"  # on the caller's channel: the queue, as it was entered
+PROMPTS_VARIABLE = "ARI_APP_PROMPTS"  # what the dialplan says before a queue's ending
+HANDED_VARIABLE = "ARI_APP_HANDED_OVER"  # on the caller's channel: waits for the next agent
+
+
+def ending_prompts(node: object) -> str:
+    """A queue ending's prompts as Playback takes them (`a&b`): sounds only."""
+    prompts = getattr(node, "prompts", ()) or ()
+    return "&".join(p.removeprefix("sound:") for p in prompts if p.startswith("sound:"))
+
+
+def queue_mark(call: WaitingCall) -> str:
+    """What a caller's channel keeps of its wait, to resume it after a restart."""
+    return json.dumps(
+        {
+            "queue": call.queue,
+            "since": call.waiting_since.isoformat(),
+            "priority": call.priority,
+            "skills": dict(call.skills),
+            "language": call.language,
+            "caller": call.caller,
+        },
+        separators=(",", ":"),
+    )
+
+
+def read_queue_mark(call_id: str, text: str) -> WaitingCall | None:
+    try:
+        mark = json.loads(text)
+        return WaitingCall(
+            call_id,
+            str(mark["queue"]),
+            datetime.fromisoformat(mark["since"]),
+            int(mark["priority"]),
+            {str(skill): int(level) for skill, level in mark["skills"].items()},
+            language=str(mark.get("language", "en")),
+            caller=str(mark.get("caller", "")),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _requested(row: CallbackRecord) -> WaitingCall:
+    """A callback request as the routing core holds it: a call with no channel."""
+    return WaitingCall(
+        row.id,
+        row.queue,
+        row.waiting_since,
+        row.priority,
+        dict(row.skills),
+        language=row.language,
+        caller=row.number,
+    )
 
 
 def wait_bridge(call_id: str) -> str:
@@ -79,6 +180,13 @@ def talk_bridge(call_id: str) -> str:
     return f"talk-{call_id}"
 
 
+# A conversation's bridge always mixes (softmix, which `video_sfu` keeps even for two):
+# each side then gets a steady 20 ms stream, so a supervisor's whisper (written into the
+# agent's outgoing audio) is heard even while the caller's phone sends nothing, and a
+# barging supervisor joins without the bridge changing its technology under the call.
+TALK_BRIDGE = "mixing,video_sfu"
+
+
 class AcdService:
     def __init__(
         self,
@@ -87,26 +195,32 @@ class AcdService:
         application: str,
         agents: AgentStore,
         routing: RoutingStore,
+        callbacks: CallbackStore,
         *,
         config: Config | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.acd, self.ari, self.application = acd, ari, application
-        self.agents, self.routing = agents, routing
+        self.agents, self.routing, self.callbacks = agents, routing, callbacks
         self.config = config or Config()
         self._clock = clock
         self._work: asyncio.Queue[tuple[_Work, str]] = asyncio.Queue()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._legs: dict[str, str] = {}  # agent leg channel -> call
         self._leg_of: dict[str, str] = {}  # call -> agent leg channel
-        self._callers: dict[str, str] = {}  # call -> caller number (shown on the agent's phone)
-        self._count = itertools.count(1)
+        self._customers: dict[str, str] = {}  # call back channel -> callback
+        self._customer_of: dict[str, str] = {}  # callback -> call back channel
+        self._customer_up: set[str] = set()  # callbacks whose customer answered
+        self._announcing: dict[str, str] = {}  # call -> the playback of its announcement
+        self._handed: set[str] = set()  # calls handed over: the caller waits in talk-<call>
+        self.recorder: RecordingService | None = None
+        self.interactions: InteractionLog | None = None
+        self._announcements = 0
 
     # -- what happens (synchronous: the decision is made at once) ---------------------------
 
     def enter(self, enter: EnterQueue) -> None:
         """The IVR queued this caller."""
-        self._callers[enter.call_id] = enter.caller
         self._work.put_nowait((_Admit(enter), "acd"))
 
     def leg_answered(self, channel_id: str, call_id: str, agent_id: str) -> None:
@@ -115,14 +229,38 @@ class AcdService:
             return
         self._apply(self.acd.agent_answered(call_id, self._clock()))
 
+    def customer_answered(self, channel_id: str, call_id: str) -> None:
+        """The customer of a callback picked up: into the agent's conversation."""
+        if self._customer_of.get(call_id) != channel_id:  # a call back that moved on
+            self._work.put_nowait((_Hangup(channel_id), "acd"))
+            return
+        self._customer_up.add(call_id)
+        self._work.put_nowait((_JoinCustomer(call_id, channel_id), "acd"))
+        self._apply(self.acd.customer_answered(call_id, self._clock()))
+
     def channel_gone(self, channel_id: str) -> None:
-        """A caller or an agent's leg hung up (or rang out)."""
+        """A caller, an agent's leg or a called-back customer hung up (or rang out)."""
         now = self._clock()
+        callback = self._customers.pop(channel_id, None)
+        if callback is not None:
+            self._customer_of.pop(callback, None)
+            leg = self._leg_of.pop(callback, None)
+            if leg is not None:  # the agent's side goes too
+                self._legs.pop(leg, None)
+                self._spawn_hangup(leg)
+            self._callback_over(callback, now)
+            return
         call_id = self._legs.pop(channel_id, None)
         if call_id is not None:
             self._leg_of.pop(call_id, None)
             waiting = self.acd.calls.get(call_id)
-            if waiting is not None and waiting.talking:
+            customer = self._customer_of.pop(call_id, None)
+            if customer is not None:  # a callback's agent hung up: the customer's side goes
+                self._customers.pop(customer, None)
+                self._spawn_hangup(customer)
+            if waiting is not None and waiting.talking and is_callback(call_id):
+                self._callback_over(call_id, now)
+            elif waiting is not None and waiting.talking:
                 # the agent hung up: the conversation is over for the caller too
                 self._spawn_hangup(call_id)
                 self._end(call_id, now)
@@ -136,7 +274,17 @@ class AcdService:
             if leg is not None and talking:
                 self._legs.pop(leg, None)
                 self._spawn_hangup(leg)
-        self._callers.pop(channel_id, None)
+        self._announcing.pop(channel_id, None)
+
+    def _callback_over(self, call_id: str, now: datetime) -> None:
+        """One side of a callback is gone: a conversation ends; a call back that was never
+        answered (or that the agent gave up on) is tried again later."""
+        if call_id in self._customer_up:
+            self._customer_up.discard(call_id)
+            self._end(call_id, now)
+        else:
+            self._apply(self.acd.customer_unreached(call_id, now))
+            self._work.put_nowait((_DestroyBridge(talk_bridge(call_id)), "acd"))
 
     def endpoint_changed(self, resource: str, online: bool) -> None:
         agent_id = agent_logic.agent_of(resource)
@@ -159,6 +307,47 @@ class AcdService:
             self.acd.router.agent_gone(profile.agent_id)
             event = agent_logic.Reachability(True)
             self._apply(self.acd.agent_event(profile.agent_id, event, self._clock()))
+
+    def transfer(self, call_id: str, agent_id: str, source: str) -> None:
+        """Hand the call's conversation to another agent; raises TransferRefused."""
+        self._apply(self.acd.transfer(call_id, agent_id, self._clock()), source)
+        log.info("call_transferred", call_id=call_id, agent_id=agent_id, source=source)
+
+    def cancel_callback(self, call_id: str) -> None:
+        """Take an open callback out of the line; raises KeyError or CallbackBusy."""
+        self._apply(self.acd.cancel_callback(call_id, self._clock()))
+
+    def waiting(self) -> list[WaitingView]:
+        return self.acd.waiting(self._clock())
+
+    def set_queues(self, queues: dict[str, QueueConfig]) -> None:
+        """New queues (from the API or a reload): the next decision follows them."""
+        self.config = replace(self.config, queues=frozenset(queues))
+        self._apply(self.acd.set_queues(queues, self._clock()))
+
+    def queue_in_use(self, name: str) -> list[str]:
+        """Why the queue cannot be removed now: callers in it."""
+        held = [c for c in self.acd.calls.values() if c.call.queue == name]
+        placed = [c for c in self.acd.router.calls.values() if c.queue == name]
+        count = len({c.call.call_id for c in held} | {c.call_id for c in placed})
+        return [f"{count} call(s) are in queue '{name}'"] if count else []
+
+    def conversation(self, call_id: str) -> Conversation | None:
+        """The call's conversation with its agent now, if it has one."""
+        held = self.acd.calls.get(call_id)
+        leg = self._leg_of.get(call_id)
+        if held is None or not held.talking or held.agent_id is None or leg is None:
+            return None
+        profile = self.acd.profiles.get(held.agent_id)
+        team = profile.team if profile else ""
+        return Conversation(call_id, held.agent_id, team, leg, talk_bridge(call_id))
+
+    def conversation_of(self, agent_id: str) -> Conversation | None:
+        """The agent's conversation now, if they are in one."""
+        for call_id, held in self.acd.calls.items():
+            if held.agent_id == agent_id and held.talking:
+                return self.conversation(call_id)
+        return None
 
     def status(self, agent_id: str) -> AgentStatus | None:
         return self.acd.statuses.get(agent_id)
@@ -199,13 +388,16 @@ class AcdService:
             case _Admit(enter):
                 await self._admit(enter)
             case _Hangup(channel_id):
-                await _unless_gone(self.ari.hangup(channel_id))
+                await unless_gone(self.ari.hangup(channel_id))
+            case _StopRecordings(call_id):
+                if self.recorder is not None:
+                    await self.recorder.conversation_over(call_id)
             case _DestroyBridge(bridge_id):
                 await self.ari.destroy_bridge(bridge_id)
             case _Watch(endpoint):
                 await self.ari.subscribe(self.application, f"endpoint:PJSIP/{endpoint}")
             case RingAgent(call_id, agent_id, endpoint, timeout):
-                leg = f"{call_id}-agent{next(self._count)}"
+                leg = agent_leg(call_id, agent_id)
                 self._legs[leg], self._leg_of[call_id] = call_id, leg
                 await self.ari.originate(
                     leg,
@@ -213,15 +405,19 @@ class AcdService:
                     self.application,
                     f"agent-leg,{call_id},{agent_id}",
                     timeout,
-                    self._callers.get(call_id, ""),
+                    self._caller(call_id),
                 )
             case StopRinging(call_id, _):
                 leg = self._leg_of.pop(call_id, None)
                 if leg is not None:
                     self._legs.pop(leg, None)
-                    await _unless_gone(self.ari.hangup(leg))
-            case ConnectAgent(call_id, _):
-                await self._connect(call_id)
+                    await unless_gone(self.ari.hangup(leg))
+            case ConnectAgent(call_id, agent_id) if call_id in self._handed:
+                await self._take_over(call_id, agent_id)
+            case ConnectAgent(call_id, agent_id):
+                await self._connect(call_id, agent_id)
+            case HandOver(call_id, agent_id):
+                await self._hand_over(call_id, agent_id)
             case StartAcdTimer(key, seconds):
                 self._cancel(key)
                 self._timers[key] = asyncio.get_running_loop().call_later(
@@ -230,6 +426,15 @@ class AcdService:
             case CancelAcdTimer(key):
                 self._cancel(key)
             case AgentChanged(status, event, before):
+                if self.interactions is not None:
+                    self.interactions.agent_changed(
+                        status.agent_id,
+                        before.value,
+                        status.state.value,
+                        status.call_id,
+                        self._clock(),
+                        status.reason or status.pending_reason,
+                    )
                 await self.agents.save_state(
                     state_row(status),
                     {
@@ -263,43 +468,303 @@ class AcdService:
                 )
                 log.info("call_routed", call_id=assignment.call_id, agent_id=assignment.agent_id,
                          why=assignment.why)  # fmt: skip
+            case DialCustomer(call_id, number, _, timeout):
+                await self._dial_customer(call_id, number, timeout)
+            case _JoinCustomer(call_id, channel_id):
+                await unless_gone(self.ari.stop_playback(f"ringback-{call_id}"))
+                await self.ari.add_to_bridge(talk_bridge(call_id), channel_id)
+                log.info("callback_connected", call_id=call_id, channel=channel_id)
+                await self._record(call_id)
+            case CallbackChanged():
+                await self.callbacks.save(self._callback_row(item))
+                log.info("callback", call_id=item.call.call_id, state=item.state,
+                         attempts=item.attempts)  # fmt: skip
+            case _Store(row):
+                await self.callbacks.save(row)
+            case Announce(call_id, media):
+                self._announcements += 1
+                playback = f"announce-{call_id}-{self._announcements}"
+                self._announcing[call_id] = playback
+                # played to the caller's channel: the bridge's music pauses underneath
+                waiting = self.acd.calls.get(call_id)
+                language = waiting.call.language if waiting else "en"
+                await self.ari.play(call_id, playback, media, language)
             case SendToEnding(call_id, node, why):
+                if self.interactions is not None:
+                    self.interactions.sent_on(call_id, why, self._clock())
                 await self._send_to_ending(call_id, node, why)
 
     async def _admit(self, enter: EnterQueue) -> None:
-        bridge = wait_bridge(enter.call_id)
-        queue = self.acd.queues[enter.queue]
-        await self.ari.create_bridge(bridge, "holding")
-        await self.ari.add_to_bridge(bridge, enter.call_id)
-        await self.ari.bridge_music(bridge, queue.music)
-        call = WaitingCall(enter.call_id, enter.queue, self._clock(), enter.priority, enter.skills)
+        call = WaitingCall(
+            enter.call_id,
+            enter.queue,
+            self._clock(),
+            enter.priority,
+            enter.skills,
+            language=enter.language,
+            caller=enter.caller,
+        )
+        # marked first: a restart between the two steps still finds the caller and seats them
+        await self.ari.set_channel_var(enter.call_id, QUEUE_VARIABLE, queue_mark(call))
+        await self._seat(call)
         log.info("call_queued", call_id=enter.call_id, queue=enter.queue)
+        if self.interactions is not None:
+            self.interactions.queued(enter.call_id, enter.queue, call.waiting_since)
         self._apply(self.acd.call_waiting(call, self._clock()))
 
-    async def _connect(self, call_id: str) -> None:
+    async def _seat(self, call: WaitingCall) -> None:
+        """Into the caller's own waiting room, with the queue's music."""
+        bridge = wait_bridge(call.call_id)
+        await self.ari.create_bridge(bridge, "holding")
+        await self.ari.add_to_bridge(bridge, call.call_id)
+        queue = self.acd.queues.get(call.queue)
+        await self.ari.bridge_music(bridge, queue.music if queue else "default")
+
+    # -- a restart --------------------------------------------------------------------------
+
+    async def resume(self) -> None:
+        """On every connect: take back the queued calls Asterisk still holds.
+
+        Waiting rooms and conversations are bridges in Asterisk, which outlive this
+        process; each caller's channel keeps the queue it entered and when, and callback
+        requests are in the database. A caller still waiting waits on at their place; a
+        conversation goes on with its agent; a ring or a call back the restart cut is hung
+        up and the call waits again; a bridge one side has left is cleared. What ended
+        while the service was away is ended here too."""
+        channels = {str(c["id"]): c for c in await self.ari.channels()}
+        for channel_id in [*self._legs, *self._customers]:
+            if channel_id not in channels:
+                self.channel_gone(channel_id)
+        for call_id in list(self.acd.calls):
+            if call_id not in channels and not is_callback(call_id):
+                self.channel_gone(call_id)
+        requests = {row.id: row for row in await self.callbacks.list(OPEN_CALLBACK)}
+        waiting: list[WaitingCall] = []
+        talking: dict[str, tuple[WaitingCall, str]] = {}
+        seated: set[str] = set()
+        for bridge in await self.ari.bridges():
+            kind, _, call_id = str(bridge["id"]).partition("-")
+            members = [str(c) for c in bridge.get("channels") or ()]
+            if kind not in ("wait", "talk"):
+                continue
+            seated.update(members)
+            if call_id in self.acd.calls:
+                continue
+            legs = [(c, who[1]) for c in members if (who := leg_of(c)) is not None]
+            customers = [c for c in members if customer_of(c) == call_id]
+            if call_id in requests:
+                call: WaitingCall | None = _requested(requests[call_id])
+                joined = bool(customers)
+            else:
+                call = await self._marked(call_id) if call_id in members else None
+                joined = call is not None
+            if kind == "wait" and call is not None:
+                waiting.append(call)
+            elif (
+                kind == "talk"
+                and call is not None
+                and not legs
+                and not customers
+                and (await self.ari.channel_var(call_id, HANDED_VARIABLE) == "1")
+            ):  # handed over to the next agent, whose ring the restart cut: it waits again
+                waiting.append(call)
+                self._handed.add(call_id)
+            elif kind == "talk" and call is not None and joined and legs:
+                leg, agent_id = legs[0]
+                talking[call_id] = (call, agent_id)
+                # its events (a recording's end among them) come to this application again
+                await unless_gone(self.ari.subscribe(self.application, f"bridge:{bridge['id']}"))
+                self._legs[leg], self._leg_of[call_id] = call_id, leg
+                if customers:
+                    self._customers[customers[0]], self._customer_of[call_id] = (
+                        call_id,
+                        customers[0],
+                    )
+                    self._customer_up.add(call_id)
+            else:  # one side left (or a call back was still ringing) while the service was away
+                for channel_id in members:
+                    self._spawn_hangup(channel_id)
+                if kind == "talk":
+                    self._work.put_nowait((_StopRecordings(call_id), "acd"))
+                self._work.put_nowait((_DestroyBridge(str(bridge["id"])), "acd"))
+        for channel_id, channel in channels.items():
+            if leg_of(channel_id) is not None or customer_of(channel_id) is not None:
+                if channel_id not in self._legs and channel_id not in self._customers:
+                    self._spawn_hangup(channel_id)  # a ring or a call back the restart cut
+                continue
+            if channel_id in seated or channel_id in self.acd.calls:
+                continue
+            in_stasis = (channel.get("dialplan") or {}).get("app_name") == "Stasis"
+            marked = await self._marked(channel_id) if in_stasis else None
+            if marked is not None:  # marked, then the service stopped before it was seated
+                await self._seat(marked)
+                waiting.append(marked)
+        callbacks: dict[str, tuple[Callback, int, datetime | None]] = {}
+        for request_id, row in requests.items():
+            if request_id in self.acd.calls:
+                continue
+            ending = Callback(attempts=row.max_attempts, retry_after=row.retry_after)
+            callbacks[request_id] = (ending, row.attempts, row.retry_at)
+            if request_id in talking:
+                continue
+            if row.state == "talking":  # the conversation ended while the service was away
+                self._work.put_nowait((_Store({"id": request_id, "state": "done"}), "acd"))
+                del callbacks[request_id]
+                continue
+            waiting.append(_requested(row))
+        if waiting or talking:
+            log.info("acd_resumed", waiting=len(waiting), talking=len(talking))
+        self._apply(self.acd.resume(waiting, talking, self._clock(), callbacks))
+
+    async def _marked(self, call_id: str) -> WaitingCall | None:
+        return read_queue_mark(call_id, await self.ari.channel_var(call_id, QUEUE_VARIABLE))
+
+    async def _connect(self, call_id: str, agent_id: str) -> None:
         leg = self._leg_of.get(call_id)
         if leg is None:
             return
+        await self._stop_announcement(call_id)
         bridge = talk_bridge(call_id)
-        await self.ari.create_bridge(bridge, "mixing")
-        await _unless_gone(self.ari.remove_from_bridge(wait_bridge(call_id), call_id))
+        await self.ari.create_bridge(bridge, TALK_BRIDGE)
+        await unless_gone(self.ari.remove_from_bridge(wait_bridge(call_id), call_id))
         await self.ari.destroy_bridge(wait_bridge(call_id))
         await self.ari.add_to_bridge(bridge, call_id)
         await self.ari.add_to_bridge(bridge, leg)
         log.info("call_connected", call_id=call_id, leg=leg)
+        await self._record(call_id, agent_id)
+
+    async def _hand_over(self, call_id: str, agent_id: str) -> None:
+        """The agent leaves the conversation for the next one: their phone is hung up (it
+        no longer ends the call), the caller hears music in the same bridge, and the
+        recording goes on, its agent's segment closed."""
+        leg = self._leg_of.pop(call_id, None)
+        if leg is not None:
+            self._legs.pop(leg, None)
+        self._handed.add(call_id)
+        await unless_gone(self.ari.set_channel_var(call_id, HANDED_VARIABLE, "1"))
+        held = self.acd.calls.get(call_id)
+        queue = self.acd.queues.get(held.call.queue) if held else None
+        bridge = talk_bridge(call_id)
+        await unless_gone(self.ari.bridge_music(bridge, queue.music if queue else "default"))
+        if leg is not None:
+            await unless_gone(self.ari.hangup(leg))
+        if self.recorder is not None:
+            await self.recorder.handed_over(call_id)
+        log.info("call_handed_over", call_id=call_id, agent_id=agent_id)
+
+    async def _take_over(self, call_id: str, agent_id: str) -> None:
+        """The next agent answered a handed-over call: into the same conversation."""
+        leg = self._leg_of.get(call_id)
+        if leg is None:
+            return
+        self._handed.discard(call_id)
+        await unless_gone(self.ari.set_channel_var(call_id, HANDED_VARIABLE, ""))
+        await self._stop_announcement(call_id)
+        bridge = talk_bridge(call_id)
+        await unless_gone(self.ari.stop_bridge_music(bridge))
+        await self.ari.add_to_bridge(bridge, leg)
+        log.info("call_connected", call_id=call_id, leg=leg, handed_over=True)
+        if self.recorder is None or not await self.recorder.joined(call_id, agent_id):
+            await self._record(call_id, agent_id)  # not recorded so far: this agent's say
 
     async def _send_to_ending(self, call_id: str, node: object, why: str) -> None:
         log.info("queue_ending", call_id=call_id, why=why, node=type(node).__name__)
-        await _unless_gone(self.ari.remove_from_bridge(wait_bridge(call_id), call_id))
+        if call_id in self._handed:  # it waited in its conversation's bridge: that goes
+            self._handed.discard(call_id)
+            if self.recorder is not None:
+                await self.recorder.conversation_over(call_id)
+            await self.ari.destroy_bridge(talk_bridge(call_id))
+        await unless_gone(self.ari.remove_from_bridge(wait_bridge(call_id), call_id))
         await self.ari.destroy_bridge(wait_bridge(call_id))
+        await self._stop_announcement(call_id)
+        await unless_gone(self.ari.set_channel_var(call_id, QUEUE_VARIABLE, ""))
+        said = ending_prompts(node)
+        if said:  # the dialplan says them first, then goes on
+            await unless_gone(self.ari.set_channel_var(call_id, PROMPTS_VARIABLE, said))
         if isinstance(node, Voicemail):
             await self.ari.continue_in_dialplan(
                 call_id, self.config.voicemail_context, node.mailbox
             )
         elif isinstance(node, Transfer):
             await self.ari.continue_in_dialplan(call_id, self.config.transfer_context, node.to)
-        elif isinstance(node, Hangup):
-            await _unless_gone(self.ari.hangup(call_id))
+        elif isinstance(node, Hangup | Callback) and said:
+            await self.ari.continue_in_dialplan(call_id, self.config.goodbye_context, "s")
+        elif isinstance(node, Hangup | Callback):
+            await unless_gone(self.ari.hangup(call_id))
+
+    async def _dial_customer(self, call_id: str, number: str, timeout: float) -> None:
+        """The agent took a callback: the agent waits in the conversation's bridge with a
+        ringing tone while the customer is called through the dialplan's way out."""
+        leg = self._leg_of.get(call_id)
+        if leg is None:
+            return
+        bridge = talk_bridge(call_id)
+        await self.ari.create_bridge(bridge, TALK_BRIDGE)
+        await self.ari.add_to_bridge(bridge, leg)
+        await unless_gone(self.ari.play_on_bridge(bridge, f"ringback-{call_id}", "tone:ring"))
+        customer = customer_leg(call_id)
+        self._customers[customer], self._customer_of[call_id] = call_id, customer
+        await self.ari.originate(
+            customer,
+            f"Local/{number}@{self.config.transfer_context}",
+            self.application,
+            f"callback-leg,{call_id}",
+            timeout,
+            "",
+        )
+        log.info("callback_dialled", call_id=call_id, leg=leg, customer=customer)
+
+    def _caller(self, call_id: str) -> str:
+        held = self.acd.calls.get(call_id)
+        return held.call.caller if held is not None else ""
+
+    def _callback_row(self, change: CallbackChanged) -> dict[str, Any]:
+        call, now = change.call, self._clock()
+        row: dict[str, Any] = {
+            "id": call.call_id,
+            "state": change.state,
+            "attempts": change.attempts,
+            "agent_id": change.agent_id,
+            "retry_at": change.retry_at,
+            "updated_at": now,
+        }
+        if change.ending is not None:  # a new request: everything about it
+            row |= {
+                "call_id": call.call_id.removeprefix("cb-"),
+                "number": call.caller,
+                "queue": call.queue,
+                "priority": call.priority,
+                "skills": dict(call.skills),
+                "language": call.language,
+                "waiting_since": call.waiting_since,
+                "max_attempts": change.ending.attempts,
+                "retry_after": change.ending.retry_after,
+            }
+        return row
+
+    async def _record(self, call_id: str, agent_id: str | None = None) -> None:
+        """Record the conversation now in its bridge, if the queue's policy says so.
+
+        `agent_id` is the agent who answered: by the time this runs a transfer may
+        already have offered the call to the next one."""
+        held = self.acd.calls.get(call_id)
+        agent_id = agent_id or (held.agent_id if held else None)
+        if self.recorder is None or held is None or agent_id is None:
+            return
+        queue = self.acd.queues.get(held.call.queue)
+        profile = self.acd.profiles.get(agent_id)
+        agent_policy = profile.recording if profile else "queue"
+        if queue is None or not self.recorder.wanted(queue.recording, agent_policy):
+            return
+        try:
+            await self.recorder.start(call_id, talk_bridge(call_id), agent_id, queue.name)
+        except (AriError, AriUnreachable) as exc:  # the call goes on; the row says failed
+            log.error("recording_not_started", call_id=call_id, error=str(exc))
+
+    async def _stop_announcement(self, call_id: str) -> None:
+        playback = self._announcing.pop(call_id, None)
+        if playback is not None:
+            await unless_gone(self.ari.stop_playback(playback))
 
     # -- inside -----------------------------------------------------------------------------
 
@@ -308,7 +773,9 @@ class AcdService:
             self._work.put_nowait((command, source))
 
     def _end(self, call_id: str, now: datetime) -> None:
+        self._handed.discard(call_id)
         self._apply(self.acd.caller_left(call_id, now))
+        self._work.put_nowait((_StopRecordings(call_id), "acd"))
         for bridge in (wait_bridge(call_id), talk_bridge(call_id)):
             self._work.put_nowait((_DestroyBridge(bridge), "acd"))
 
@@ -323,11 +790,3 @@ class AcdService:
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
-
-
-async def _unless_gone(request: Any) -> None:
-    try:
-        await request
-    except AriError as exc:
-        if exc.status not in (404, 422):
-            raise

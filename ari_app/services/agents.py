@@ -1,16 +1,13 @@
 """The agents directory: profiles in the database, their phones pushed into Asterisk.
 
-Each agent's phone is three PJSIP objects (auth, aor, endpoint) named
-`agent-<id>`, created through ARI push configuration into Asterisk's own
-database (sorcery.conf maps them to astdb), so a new phone registers at once
-with no reload and keeps working across an Asterisk restart. The database is
-the source of truth: every (re)connect pushes every agent again. The SIP
-password is generated, shown once, and kept only as the digest PJSIP checks.
+Each agent's phone is `agent-<id>` (see services.phones: pushed through ARI, no
+reload). The database is the source of truth: every (re)connect pushes every
+agent again. The SIP password is generated, shown once, and kept only as the
+digest PJSIP checks.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,15 +17,13 @@ from typing import Any, Protocol
 import structlog
 
 from ari_app.adapters.agent_store import AgentStore
-from ari_app.adapters.ari import AriError, AriRest, AriUnreachable
+from ari_app.adapters.ari import AriRest
 from ari_app.adapters.tables import AgentRecord, AgentStateRecord
 from ari_app.domain import agents as agent_logic
 from ari_app.domain.agents import AgentEvent, AgentProfile, AgentState, AgentStatus
+from ari_app.services.phones import push_phone, remove_phone, sip_digest
 
 log = structlog.get_logger(__name__)
-REALM = "ari-app"
-AGENTS_CONTEXT = "ari-app-agents"  # where the agents' phones dial (feature codes)
-PJSIP = "res_pjsip"
 
 
 class AgentNotFound(Exception):
@@ -47,18 +42,14 @@ class StateKeeper(Protocol):
     def status(self, agent_id: str) -> AgentStatus | None: ...
 
 
-class AsteriskRefused(Exception):
-    """Asterisk could not take the change; nothing was changed."""
-
-
-def sip_digest(user: str, password: str) -> str:
-    """What PJSIP checks a digest against (md5_cred): md5 of user:realm:password."""
-    return hashlib.md5(f"{user}:{REALM}:{password}".encode(), usedforsecurity=False).hexdigest()
-
-
 def profile_of(record: AgentRecord) -> AgentProfile:
     return AgentProfile(
-        record.id, record.name, record.team, dict(record.skills), record.wrap_up_seconds
+        record.id,
+        record.name,
+        record.team,
+        dict(record.skills),
+        record.wrap_up_seconds,
+        record.recording,
     )
 
 
@@ -76,43 +67,6 @@ def status_of(agent_id: str, row: AgentStateRecord | None) -> AgentStatus:
         row.pending_reason,
         row.wrap_up_until,
     )
-
-
-def _phone_objects(profile: AgentProfile, digest: str) -> list[tuple[str, dict[str, str]]]:
-    name = profile.endpoint
-    return [
-        (
-            "auth",
-            {"auth_type": "md5", "username": name, "realm": REALM, "md5_cred": digest},
-        ),
-        (
-            "aor",
-            {
-                "max_contacts": "1",
-                "remove_existing": "yes",
-                # a phone that stops answering OPTIONS goes unavailable: no calls for it
-                "qualify_frequency": "15",
-            },
-        ),
-        (
-            "endpoint",
-            {
-                "transport": "transport-udp",
-                "context": AGENTS_CONTEXT,
-                "disallow": "all",
-                "allow": "ulaw,alaw",
-                "auth": name,
-                "aors": name,
-                "identify_by": "username",
-                "direct_media": "no",
-                "dtmf_mode": "rfc4733",
-                "rtp_symmetric": "yes",
-                "force_rport": "yes",
-                "rewrite_contact": "yes",
-                "callerid": f'"{profile.name}" <{profile.agent_id}>',
-            },
-        ),
-    ]
 
 
 @dataclass(frozen=True)
@@ -147,6 +101,7 @@ class AgentDirectory:
             team=profile.team,
             skills=dict(profile.skills),
             wrap_up_seconds=profile.wrap_up_seconds,
+            recording=profile.recording,
             sip_digest=digest,
             created_at=now,
             updated_at=now,
@@ -251,18 +206,10 @@ class AgentDirectory:
         return record
 
     async def _push(self, profile: AgentProfile, digest: str) -> None:
-        try:
-            for object_type, fields in _phone_objects(profile, digest):
-                await self.ari.put_config(PJSIP, object_type, profile.endpoint, fields)
-        except (AriError, AriUnreachable) as exc:
-            raise AsteriskRefused(str(exc)) from exc
+        await push_phone(self.ari, profile.endpoint, profile.name, profile.agent_id, digest)
 
     async def _remove_phone(self, endpoint: str) -> None:
-        try:
-            for object_type in ("endpoint", "aor", "auth"):
-                await self.ari.delete_config(PJSIP, object_type, endpoint)
-        except (AriError, AriUnreachable) as exc:
-            raise AsteriskRefused(str(exc)) from exc
+        await remove_phone(self.ari, endpoint)
 
 
 def state_row(status: AgentStatus) -> dict[str, Any]:

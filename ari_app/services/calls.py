@@ -15,11 +15,12 @@ from typing import Any
 
 import structlog
 
-from ari_app.adapters.ari import AriError, AriRest, AriUnreachable
+from ari_app.adapters.ari import AriError, AriRest, AriUnreachable, unless_gone
 from ari_app.adapters.backend import Backends, LookupError_
 from ari_app.adapters.db import CallStore, Writer
 from ari_app.adapters.tables import CallRecord
 from ari_app.domain import call as call_logic
+from ari_app.domain.acd import acd_channel
 from ari_app.domain.call import Call, Config, Phase
 from ari_app.domain.commands import (
     AnswerChannel,
@@ -46,6 +47,7 @@ from ari_app.domain.events import (
     LookupReturned,
 )
 from ari_app.domain.ivr import engine
+from ari_app.domain.monitor import session_channel
 from ari_app.services.flows import FlowRegistry
 from ari_app.services.stasis import timestamp
 
@@ -157,11 +159,13 @@ class CallService:
         self.config = config or Config()
         self._spawn, self._publish, self._clock = spawn, publish, clock
         self.calls: dict[str, Call] = {}
+        self.monitor_channels: set[str] = set()  # set before each reconcile
         self._queues: dict[str, asyncio.Queue[Command]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._lookups: dict[str, asyncio.Task[None]] = {}
         self.enter_queue: Callable[[EnterQueue], None] | None = None  # the ACD, when it runs
+        self.saved: Callable[[dict[str, Any]], None] | None = None  # told of every call row
 
     # -- events in ----------------------------------------------------------------
 
@@ -237,7 +241,7 @@ class CallService:
             case PlayPrompt(call_id, playback_id, media, language):
                 await self.ari.play(call_id, playback_id, media, language)
             case StopPlayback(_, playback_id):
-                await _unless_gone(self.ari.stop_playback(playback_id))
+                await unless_gone(self.ari.stop_playback(playback_id), (404,))
             case StartTimer(call_id, seq, seconds):
                 self._cancel_timer(call_id)
                 self._timers[call_id] = asyncio.get_running_loop().call_later(
@@ -257,9 +261,12 @@ class CallService:
                 value = json.dumps({"step": step, **ivr}, separators=(",", ":"))
                 await self.ari.set_channel_var(call_id, STEP_VARIABLE, value)
             case HangupChannel(call_id, reason):
-                await _unless_gone(self.ari.hangup(call_id, reason))
+                await unless_gone(self.ari.hangup(call_id, reason), (404,))
             case SaveCall(call):
-                self.writer.submit("call", self.store.save, call_row(call))
+                row = call_row(call)
+                self.writer.submit("call", self.store.save, row)
+                if self.saved is not None:
+                    self.saved(row)
             case PublishCallEvent(call_id, name, data):
                 if self._publish is not None:
                     payload = {"event": name, "call_id": call_id, "at": self._clock().isoformat()}
@@ -313,7 +320,16 @@ class CallService:
             self._cancel_timer(call_id)
         for call_id in list(self._lookups):
             self._cancel_lookup(call_id)
-        live = set((await self.ari.application(self.application))["channel_ids"])
+        # the ACD's rings to agents' phones are not calls, nor a monitor session's
+        # channels (`monitor_channels`): their services take them back themselves
+        channel_ids = (await self.ari.application(self.application))["channel_ids"]
+        live = {
+            channel_id
+            for channel_id in channel_ids
+            if not acd_channel(channel_id)
+            and not session_channel(channel_id)
+            and channel_id not in self.monitor_channels
+        }
         known = dict(self.calls)
         for record in await self.store.unfinished():
             known.setdefault(record.id, call_from_row(record))
@@ -361,12 +377,3 @@ class CallService:
             in_dialplan=(channel.get("dialplan") or {}).get("app_name", "Stasis") != "Stasis",
             history=known.ivr if known else None,
         )
-
-
-async def _unless_gone(request: Any) -> None:
-    """Run a stop or hang-up whose target may already be gone, which is what we wanted."""
-    try:
-        await request
-    except AriError as exc:
-        if exc.status != 404:
-            raise

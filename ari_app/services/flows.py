@@ -17,7 +17,7 @@ import structlog
 
 from ari_app.adapters import flow_files
 from ari_app.domain.ivr.check import SoundExists, load_flow
-from ari_app.domain.ivr.flow import Flow
+from ari_app.domain.ivr.flow import Flow, Queue
 from ari_app.domain.ivr.sounds import SoundCatalog
 
 log = structlog.get_logger(__name__)
@@ -119,6 +119,15 @@ class FlowRegistry:
         for problem in report.problems:
             log.error("flow_refused", problem=problem)
         return report
+
+    def queue_in_use(self, queue: str) -> list[str]:
+        """Why the queue cannot be removed now: the flows in force that send callers to it."""
+        naming = sorted(
+            flow.name
+            for flow in self.flows.values()
+            if any(isinstance(node, Queue) and node.queue == queue for node in flow.nodes.values())
+        )
+        return [f"flow(s) {', '.join(naming)} send callers to queue '{queue}'"] if naming else []
 
     def for_number(self, number: str) -> Flow | None:
         return self._by_number.get(number)

@@ -17,6 +17,7 @@ from ari_app.domain.events import (
     ChannelAnswered,
     ChannelGone,
     DigitReceived,
+    HangupRequested,
     PromptFinished,
 )
 
@@ -43,6 +44,9 @@ def _channel_of(target_uri: str) -> str | None:
 
 FEATURE = "agent-feature"  # Stasis(app,agent-feature,FEATURE,ENDPOINT[,ARGUMENT])
 AGENT_LEG = "agent-leg"  # an agent's phone answered the ACD's ring: agent-leg,CALL,AGENT
+CUSTOMER_LEG = "callback-leg"  # a called-back customer answered: callback-leg,CALLBACK
+MONITOR_LEG = "monitor-leg"  # a supervisor's phone answered: monitor-leg,SESSION
+SNOOP = "monitor-snoop"  # a monitor session's snoop channel: monitor-snoop,SESSION
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,37 @@ class AgentLegAnswered:
     channel_id: str
     call_id: str
     agent_id: str
+
+
+@dataclass(frozen=True)
+class RecordingEnded:
+    """A recording is over: stored (`done`) or failed (with Asterisk's cause)."""
+
+    name: str
+    stored: bool
+    cause: str = ""
+
+
+@dataclass(frozen=True)
+class CustomerAnswered:
+    channel_id: str
+    call_id: str  # the callback
+
+
+@dataclass(frozen=True)
+class MonitorLegAnswered:
+    """A supervisor's phone answered the ring for a monitor session."""
+
+    channel_id: str
+    session_id: str
+
+
+@dataclass(frozen=True)
+class SnoopStarted:
+    """A monitor session's snoop channel is in the application."""
+
+    channel_id: str
+    session_id: str
 
 
 @dataclass(frozen=True)
@@ -62,7 +97,17 @@ class EndpointChanged:
 
 def parse(
     message: dict[str, Any],
-) -> CallEvent | FeatureDialed | AgentLegAnswered | EndpointChanged | None:
+) -> (
+    CallEvent
+    | FeatureDialed
+    | AgentLegAnswered
+    | CustomerAnswered
+    | RecordingEnded
+    | EndpointChanged
+    | MonitorLegAnswered
+    | SnoopStarted
+    | None
+):
     """The domain event an ARI message stands for, if the call logic uses it."""
     kind = message.get("type")
     channel = message.get("channel") or {}
@@ -76,6 +121,18 @@ def parse(
         )
     if kind == "StasisStart" and args and args[0] == AGENT_LEG and len(args) >= 3:
         return AgentLegAnswered(channel["id"], str(args[1]), str(args[2]))
+    if kind == "StasisStart" and args and args[0] == CUSTOMER_LEG and len(args) >= 2:
+        return CustomerAnswered(channel["id"], str(args[1]))
+    if kind == "StasisStart" and args and args[0] == MONITOR_LEG and len(args) >= 2:
+        return MonitorLegAnswered(channel["id"], str(args[1]))
+    if kind == "StasisStart" and args and args[0] == SNOOP and len(args) >= 2:
+        return SnoopStarted(channel["id"], str(args[1]))
+    if kind in ("RecordingFinished", "RecordingFailed"):
+        recording = message.get("recording") or {}
+        stored = kind == "RecordingFinished"
+        return RecordingEnded(
+            str(recording.get("name", "")), stored, str(recording.get("cause", ""))
+        )
     if kind == "EndpointStateChange":
         endpoint = message.get("endpoint") or {}
         return EndpointChanged(str(endpoint.get("resource", "")), endpoint.get("state") == "online")
@@ -94,6 +151,8 @@ def parse(
         return PromptFinished(call_id, playback["id"]) if call_id else None
     if kind == "ChannelDtmfReceived":
         return DigitReceived(channel["id"], str(message.get("digit", "")))
+    if kind == "ChannelHangupRequest" and not message.get("soft"):
+        return HangupRequested(channel["id"])
     if kind == "ChannelDestroyed":
         return ChannelGone(channel["id"], message.get("cause"), message.get("cause_txt"))
     if kind == "ApplicationReplaced":

@@ -24,6 +24,13 @@ async def first_admin_token(store: TokenStore) -> str | None:
     return token
 
 
+async def mint(store: TokenStore, name: str, role: str, subject: str | None = None) -> str:
+    """A new token for `role` (a supervisor's carries their id); returned once."""
+    token = secrets.token_urlsafe(32)
+    await store.add(name=name, role=role, token_hash=hash_token(token), subject=subject)
+    return token
+
+
 async def check(store: TokenStore, token: str, now: datetime | None = None) -> ApiToken | None:
     """The token's row if it is known, not revoked and not expired."""
     found = await store.find(hash_token(token))

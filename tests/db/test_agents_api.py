@@ -3,78 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ari_app.adapters.agent_store import AgentStore, RoutingStore
-from ari_app.adapters.ari import AriRest
-from ari_app.adapters.db import CallStore, TokenStore, engine_for, migrate
-from ari_app.api.app import create_api
-from ari_app.api.deps import ApiContext
-from ari_app.services import tokens
-from ari_app.services.agents import AgentDirectory, sip_digest
-from ari_app.services.flows import FlowRegistry
-
-
-class PushedConfig:
-    """What Asterisk was told through ARI push configuration; `down` makes it refuse."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], dict[str, str]] = {}
-        self.down = False
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        if self.down:
-            raise httpx.ConnectError("connection refused")
-        parts = request.url.path.split("/")  # /ari/asterisk/config/dynamic/res_pjsip/TYPE/ID
-        key = (parts[-2], parts[-1])
-        if request.method == "PUT":
-            fields = json.loads(request.content)["fields"]
-            self.objects[key] = {f["attribute"]: f["value"] for f in fields}
-            return httpx.Response(200, json=[])
-        if request.method == "DELETE":
-            return httpx.Response(204 if self.objects.pop(key, None) else 404)
-        return httpx.Response(404)
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    migrate(database_url)
-    engine = engine_for(database_url)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-async def api(
-    engine: AsyncEngine, tmp_path: Any
-) -> AsyncIterator[tuple[httpx.AsyncClient, PushedConfig]]:
-    pushed = PushedConfig()
-    ari = AriRest("http://asterisk", "u", "p", transport=httpx.MockTransport(pushed))
-    token_store = TokenStore(engine)
-    token = await tokens.first_admin_token(token_store)
-
-    async def health() -> tuple[bool, dict[str, object]]:
-        return True, {}
-
-    (tmp_path / "flows").mkdir()
-    context = ApiContext(
-        calls=CallStore(engine),
-        tokens=token_store,
-        health=health,
-        flows=FlowRegistry(tmp_path / "flows"),
-        agents=AgentDirectory(AgentStore(engine), ari),
-        routing=RoutingStore(engine),
-    )
-    transport = httpx.ASGITransport(app=create_api(context))
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers) as c:
-        yield c, pushed
-
+from ari_app.adapters.agent_store import AgentStore
+from ari_app.services.phones import sip_digest
+from tests.db.parts import PushedConfig
 
 ANNA = {"id": "anna", "name": "Anna Berg", "team": "billing", "skills": {"billing": 8}}
 
@@ -175,6 +112,12 @@ async def test_skills_change_and_the_agent_can_be_removed_with_their_phone(
     await client.post("/api/v1/agents", json=ANNA)
     changed = await client.patch("/api/v1/agents/anna", json={"skills": {"billing": 9, "sales": 2}})
     assert changed.json()["skills"] == {"billing": 9, "sales": 2}
+    assert changed.json()["recording"] == "queue"  # follows the queue unless told
+    never = await client.patch("/api/v1/agents/anna", json={"recording": "never"})
+    assert never.json()["recording"] == "never"
+    bad = await client.patch("/api/v1/agents/anna", json={"recording": "sometimes"})
+    assert bad.status_code == 422
+    assert (await client.get("/api/v1/agents/anna")).json()["recording"] == "never"
     assert (await client.patch("/api/v1/agents/anna", json={})).status_code == 422
     assert (await client.patch("/api/v1/agents/nobody", json={"team": "x"})).status_code == 404
     renewed = (await client.post("/api/v1/agents/anna/password")).json()

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_app.adapters.agent_store import AgentStore, RoutingStore
 from ari_app.adapters.ari import AriRest
-from ari_app.adapters.db import CallStore, TokenStore, Writer, engine_for, migrate, ping
+from ari_app.adapters.db import CallStore, TokenStore, Writer, migrate, ping
 from ari_app.api.app import create_api
 from ari_app.api.deps import ApiContext
 from ari_app.domain.call import Call, HangupSide, Phase
@@ -22,17 +20,10 @@ from ari_app.services import tokens
 from ari_app.services.agents import AgentDirectory
 from ari_app.services.calls import call_row
 from ari_app.services.flows import FlowRegistry
+from tests.db.parts import monitor_parts, queue_parts, records
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 DEMO_FLOWS = Path(__file__).resolve().parents[2] / "dialplan" / "flows"
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    migrate(database_url)
-    engine = engine_for(database_url)
-    yield engine
-    await engine.dispose()
 
 
 def _call(call_id: str = "1.1", **changes: object) -> Call:
@@ -127,7 +118,7 @@ async def test_tokens_are_stored_hashed_and_checked_for_expiry_and_revocation(
     assert await tokens.check(store, "old", now=T0 + timedelta(seconds=1)) is None
 
 
-async def test_the_api_wants_a_token_except_for_health(engine: AsyncEngine) -> None:
+async def test_the_api_wants_a_token_except_for_health(engine: AsyncEngine, tmp_path: Path) -> None:
     calls, token_store = CallStore(engine), TokenStore(engine)
     token = await tokens.first_admin_token(token_store)
     await calls.save(call_row(_call()))
@@ -137,7 +128,10 @@ async def test_the_api_wants_a_token_except_for_health(engine: AsyncEngine) -> N
 
     flows = FlowRegistry(DEMO_FLOWS)
     await flows.reload()
-    agents = AgentDirectory(AgentStore(engine), AriRest("http://asterisk", "u", "p"))
+    ari = AriRest("http://asterisk", "u", "p")
+    agents = AgentDirectory(AgentStore(engine), ari)
+    acd, queues = queue_parts(engine, ari, tmp_path, flows)
+    supervisors, monitor = monitor_parts(engine, ari, token_store, acd)
     api = create_api(
         ApiContext(
             calls=calls,
@@ -146,6 +140,11 @@ async def test_the_api_wants_a_token_except_for_health(engine: AsyncEngine) -> N
             flows=flows,
             agents=agents,
             routing=RoutingStore(engine),
+            acd=acd,
+            queues=queues,
+            supervisors=supervisors,
+            monitor=monitor,
+            **records(engine, acd),
         )
     )
     transport = httpx.ASGITransport(app=api)

@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ CARRIER_SCENARIO = REPO / "tests" / "sipp" / "carrier_answers.xml"
 REGISTER_SCENARIO = REPO / "tests" / "sipp" / "register.xml"
 STRANGER_SCENARIO = REPO / "tests" / "sipp" / "stranger.xml"
 PHONE_DIALS_SCENARIO = REPO / "tests" / "sipp" / "phone_dials.xml"
+SUPERVISOR_SCENARIO = REPO / "tests" / "sipp" / "supervisor_dials.xml"
 CARRIER_ADDRESS = "127.0.0.2"
 
 
@@ -56,6 +58,63 @@ def ulaw_to_linear(byte: int) -> int:
     return -(magnitude - 0x84) if byte & 0x80 else magnitude - 0x84
 
 
+def alaw_to_linear(byte: int) -> int:
+    """G.711 A-law to a 16-bit sample (ITU-T G.711)."""
+    byte ^= 0x55
+    value = (byte & 0x0F) << 4
+    segment = (byte & 0x70) >> 4
+    value += 8 if segment == 0 else 0x108
+    if segment > 1:
+        value <<= segment - 1
+    return value if byte & 0x80 else -value
+
+
+def is_tone(samples: list[int], hz: float, rate: int = 8000, floor: float = 300.0) -> bool:
+    """Whether these samples are loud and mostly one tone of `hz` (Goertzel)."""
+    count = len(samples)
+    energy = sum(s * s for s in samples)
+    if count == 0 or math.sqrt(energy / count) < floor:
+        return False
+    coefficient = 2 * math.cos(2 * math.pi * hz / rate)
+    before = earlier = 0.0
+    for sample in samples:
+        before, earlier = sample + coefficient * before - earlier, before
+    power = before * before + earlier * earlier - coefficient * before * earlier
+    # a pure tone puts count/2 times the frame's energy into its bin
+    return power / (energy * count / 2) > 0.5
+
+
+def _wav_frames(path: Path) -> tuple[int, list[list[int]]]:
+    """A 16-bit mono WAV file's rate and its 20 ms frames."""
+    with wave.open(str(path), "rb") as audio:
+        rate = audio.getframerate()
+        data = audio.readframes(audio.getnframes())
+    samples = list(struct.unpack(f"<{len(data) // 2}h", data))
+    step = rate // 50
+    return rate, [samples[i : i + step] for i in range(0, len(samples) - step + 1, step)]
+
+
+def wav_tone_seconds(path: Path, hz: float) -> float:
+    """Seconds of a 16-bit mono WAV file that are mostly a tone of `hz`."""
+    rate, frames = _wav_frames(path)
+    return sum(is_tone(frame, hz, rate) for frame in frames) * 0.020
+
+
+def wav_loud_seconds(path: Path, floor: float = 300.0) -> float:
+    """Seconds of a 16-bit mono WAV file that are not silence."""
+    _, frames = _wav_frames(path)
+    return sum(math.sqrt(sum(s * s for s in f) / len(f)) > floor for f in frames) * 0.020
+
+
+def linear_to_ulaw(sample: int) -> int:
+    """A 16-bit sample to G.711 mu-law (ITU-T G.711)."""
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + 0x84
+    exponent = max(0, magnitude.bit_length() - 8)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
 class RtpEar(asyncio.DatagramProtocol):
     """Receives the RTP Asterisk sends to a caller and measures how loud it was."""
 
@@ -75,6 +134,17 @@ class RtpEar(asyncio.DatagramProtocol):
             rms = math.sqrt(sum(s * s for s in samples) / len(samples))
             loud += rms > threshold
         return loud * 0.020
+
+    def tone_seconds(self, hz: float) -> float:
+        """Seconds of received G.711 audio (PCMU or PCMA: Asterisk sends what the caller
+        sends) that are mostly a tone of `hz`."""
+        decode = {0: ulaw_to_linear, 8: alaw_to_linear}
+        frames = [
+            [decode[packet[1] & 0x7F](b) for b in packet[12:]]
+            for packet in self.packets
+            if len(packet) > 12 and packet[1] & 0x7F in decode
+        ]
+        return sum(is_tone(frame, hz) for frame in frames) * 0.020
 
 
 @contextlib.asynccontextmanager
@@ -140,6 +210,28 @@ def key_pcap(path: Path, key: str, press: int) -> Path:
         frame = bytes(6) + bytes(6) + b"\x08\x00" + ip + udp
         seconds, micros = divmod(min(index, 7) * 20_000, 1_000_000)
         records.append(struct.pack("<IIII", seconds, micros, len(frame), len(frame)) + frame)
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + b"".join(records))
+    return path
+
+
+def tone_pcap(path: Path, hz: float, seconds: float, part: int) -> Path:
+    """A PCMU tone as a pcap for SIPp's play_pcap_audio (20 ms packets). Each `part` has its
+    own RTP sequence numbers and timestamps, so plays one after another read as one stream."""
+    count = int(seconds * 50)
+    sequence, timestamp = 20000 + part * 2000, 1_000_000 + part * 400_000
+    records = []
+    for index in range(count):
+        payload = bytes(
+            linear_to_ulaw(int(9000 * math.sin(2 * math.pi * hz * (index * 160 + n) / 8000)))
+            for n in range(160)
+        )
+        rtp = struct.pack("!BBHII", 0x80, 0, sequence + index, timestamp + index * 160, 0x0E05384E)
+        udp = struct.pack("!HHHH", 49176, 10000, 8 + len(rtp) + len(payload), 0) + rtp + payload
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), index & 0xFFFF, 0, 64, 17, 0,
+                         bytes([192, 168, 0, 3]), bytes([192, 168, 0, 1]))  # fmt: skip
+        frame = bytes(12) + b"\x08\x00" + ip + udp
+        at, micros = divmod(index * 20_000, 1_000_000)
+        records.append(struct.pack("<IIII", at, micros, len(frame), len(frame)) + frame)
     path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + b"".join(records))
     return path
 
@@ -342,50 +434,83 @@ async def phone_dials(sip_port: int, user: str, password: str, number: str) -> t
     )  # fmt: skip
 
 
+async def supervisor_dials(
+    sip_port: int,
+    user: str,
+    password: str,
+    number: str,
+    steps: list[tuple[str, Any]],
+    *,
+    hz: float = 1400.0,
+) -> tuple[int, str]:
+    """A supervisor's phone (SIPp) dials a feature code, then goes through `steps`: ("tone",
+    seconds) sends a tone of `hz` for that long, ("key", digit) presses a key (RFC 2833);
+    then it hangs up."""
+    folder = Path(tempfile.mkdtemp(prefix="ari-app-supervisor-"))
+    lines = []
+    for index, (kind, value) in enumerate(steps):
+        if kind == "tone":
+            pcap = tone_pcap(folder / f"tone-{index}.pcap", hz, value, index)
+            wait = int(value * 1000)
+        else:
+            pcap = key_pcap(folder / f"key-{index}.pcap", value, index)
+            wait = 300
+        lines.append(f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
+        lines.append(f'<pause milliseconds="{wait}"/>')
+    scenario = folder / "supervisor.xml"
+    scenario.write_text(SUPERVISOR_SCENARIO.read_text().replace(
+        "<!-- steps: tests put tone plays, key presses and pauses here -->", "\n".join(lines)
+    ))  # fmt: skip
+    total = sum(value if kind == "tone" else 0.3 for kind, value in steps)
+    try:
+        return await run_sipp(
+            scenario, sip_port, "-au", user, "-ap", password, "-key", "user", user,
+            "-s", number, "-mp", str(free_port(socket.SOCK_DGRAM)), timeout=total + 20,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @dataclass
 class AgentPhone:
-    """A baresip softphone registered as an agent's phone; `lines` is what it logged."""
+    """A baresip softphone registered as an agent's phone; `lines` is what it logged, and
+    `heard` the file of what it heard (its last call, complete once that call is over)."""
 
     user: str
+    folder: Path
     lines: list[str] = field(default_factory=list)
+    registered: bool = False
+
+    @property
+    def heard(self) -> Path:
+        """What the phone received in its last call, decoded (baresip's sndfile dump)."""
+        dumps = sorted(self.folder.glob("dump-*-dec.wav"), key=lambda p: p.stat().st_mtime)
+        if not dumps:
+            raise AssertionError(f"{self.user} recorded no call: {list(self.folder.iterdir())}")
+        return dumps[-1]
 
     def said(self, words: str) -> bool:
         return any(words in line for line in self.lines)
 
 
-@contextlib.asynccontextmanager
-async def agent_phone(
-    sip_port: int, user: str, password: str, *, answers: bool = True
-) -> AsyncIterator[AgentPhone]:
-    """baresip registered as `user`; it answers every call (and sends speech) or only rings."""
-    from ari_app.adapters.speech import speak
-
-    folder = Path(tempfile.mkdtemp(prefix="ari-app-baresip-"))
-    # baresip ends the call when its audio file ends: the greeting, then a minute of silence
-    greeting = "Hello, this is your agent. How can I help you today?"
-    await asyncio.to_thread(speak, greeting, "en-us", folder / "words.wav")
-    pad = ["sox", str(folder / "words.wav"), str(folder / "speech.wav"), "pad", "0", "60"]
-    await asyncio.to_thread(subprocess.run, pad, check=True)
+async def _baresip(folder: Path, user: str) -> tuple[AgentPhone, asyncio.subprocess.Process, Any]:
+    """Start baresip on a fresh SIP port; return once it registered or stopped."""
     (folder / "config").write_text(
         f"sip_listen 127.0.0.1:{free_port(socket.SOCK_DGRAM)}\n"
         "module_path /usr/lib/baresip/modules\n"
         "module g711.so\nmodule aufile.so\nmodule account.so\nmodule menu.so\n"
+        f"module sndfile.so\nsnd_path {folder}\n"
         f"audio_source aufile,{folder}/speech.wav\n"
         f"audio_player aufile,{folder}/heard.wav\n"
         f"audio_alert aufile,{folder}/alert.wav\n"
         "ausrc_srate 8000\nauplay_srate 8000\n"
-    )
-    mode = "auto" if answers else "manual"
-    (folder / "accounts").write_text(
-        f"<sip:{user}@127.0.0.1:{sip_port};transport=udp>;auth_pass={password};"
-        f"answermode={mode};regint=60\n"
     )
     process = await asyncio.create_subprocess_exec(
         "baresip", "-f", str(folder),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
-    phone = AgentPhone(user)
+    phone = AgentPhone(user, folder)
 
     async def read() -> None:
         assert process.stdout is not None
@@ -393,12 +518,51 @@ async def agent_phone(
             phone.lines.append(raw.decode(errors="replace").strip())
 
     reader = asyncio.create_task(read())
-    try:
+    with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(10):
-            while not phone.said("200 OK"):
-                if process.returncode is not None:
-                    raise AssertionError("baresip stopped:\n" + "\n".join(phone.lines))
+            while not phone.said("200 OK") and process.returncode is None:
                 await asyncio.sleep(0.05)
+    phone.registered = phone.said("200 OK")
+    if not phone.registered and process.returncode is None:
+        process.kill()
+        await process.wait()
+    return phone, process, reader
+
+
+@contextlib.asynccontextmanager
+async def agent_phone(
+    sip_port: int, user: str, password: str, *, answers: bool = True, tone: int | None = None
+) -> AsyncIterator[AgentPhone]:
+    """baresip registered as `user`; it answers every call (and sends speech, or a minute
+    of a `tone` of so many Hz) or only rings."""
+    from ari_app.adapters.speech import speak
+
+    folder = Path(tempfile.mkdtemp(prefix="ari-app-baresip-"))
+    # baresip ends the call when its audio file ends: the greeting, then a minute of silence
+    if tone is not None:
+        synth = ["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(folder / "speech.wav"),
+                 "synth", "60", "sine", str(tone), "vol", "0.3"]  # fmt: skip
+        await asyncio.to_thread(subprocess.run, synth, check=True)
+    else:
+        greeting = "Hello, this is your agent. How can I help you today?"
+        await asyncio.to_thread(speak, greeting, "en-us", folder / "words.wav")
+        pad = ["sox", str(folder / "words.wav"), str(folder / "speech.wav"), "pad", "0", "60"]
+        await asyncio.to_thread(subprocess.run, pad, check=True)
+    mode = "auto" if answers else "manual"
+    (folder / "accounts").write_text(
+        f"<sip:{user}@127.0.0.1:{sip_port};transport=udp>;auth_pass={password};"
+        f"answermode={mode};regint=60\n"
+    )
+    # baresip binds its SIP port for UDP, TCP and TLS: a port free for one may be taken for
+    # another by then, which it reports before giving up; such a start is tried again
+    for _ in range(5):
+        phone, process, reader = await _baresip(folder, user)
+        if phone.registered or not phone.said("Address already in use"):
+            break
+        await reader
+    try:
+        if not phone.registered:
+            raise AssertionError("baresip did not register:\n" + "\n".join(phone.lines))
         yield phone
     finally:
         if process.returncode is None:
@@ -445,11 +609,20 @@ async def ari_observer(env: dict[str, str]) -> AsyncIterator[Observer]:
     token = base64.b64encode(
         f"{env['ARI_APP_ARI_USER']}:{env['ARI_APP_ARI_PASSWORD']}".encode()
     ).decode()
-    url = env["ARI_APP_ARI_URL"].replace("http://", "ws://") + (
-        "/ari/events?app=test-observer&subscribeAll=true"
-    )
+    url = env["ARI_APP_ARI_URL"].replace("http://", "ws://") + "/ari/events?app=test-observer"
     observer = Observer()
     async with connect(url, additional_headers={"Authorization": f"Basic {token}"}) as socket_:
+        # every channel and bridge, but no device state: an application subscribed to all
+        # device states can deadlock Asterisk 22's ARI when it goes away while device
+        # states change (asterisk/asterisk#2170), which is what phones do as a test ends
+        async with httpx.AsyncClient(
+            auth=(env["ARI_APP_ARI_USER"], env["ARI_APP_ARI_PASSWORD"])
+        ) as http:
+            reply = await http.post(
+                env["ARI_APP_ARI_URL"] + "/ari/applications/test-observer/subscription",
+                params={"eventSource": "channel:,bridge:"},
+            )
+            reply.raise_for_status()
 
         async def read() -> None:
             async for message in socket_:
@@ -568,16 +741,22 @@ class Service:
             reply = await client.get("/healthz")
         return reply.status_code, reply.json()
 
-    async def wait_healthy(self, timeout: float = 20.0) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while True:
-                if self.process.returncode is not None:
-                    raise AssertionError("service exited:\n" + "\n".join(self.lines[-20:]))
-                with contextlib.suppress(httpx.HTTPError):
-                    code, body = await self.healthz()
-                    if code == 200:
-                        return body
-                await asyncio.sleep(0.1)
+    async def wait_healthy(self, timeout: float = 45.0) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    if self.process.returncode is not None:
+                        raise AssertionError("service exited:\n" + "\n".join(self.lines[-20:]))
+                    with contextlib.suppress(httpx.HTTPError):
+                        code, body = await self.healthz()
+                        if code == 200:
+                            return body
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            raise AssertionError(
+                f"service not healthy in {timeout:g} s: {body}\n" + "\n".join(self.lines[-30:])
+            ) from None
 
     async def call(self, call_id: str, timeout: float = 10.0) -> dict[str, Any]:
         """The call row once it is finished (ended_at set)."""
@@ -598,7 +777,15 @@ class Service:
     async def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
         if self.process.returncode is None:
             self.process.send_signal(sig)
-            await asyncio.wait_for(self.process.wait(), timeout)
+            try:
+                await asyncio.wait_for(self.process.wait(), timeout)
+            except TimeoutError:
+                self.process.kill()  # not left running into the next tests
+                await self.process.wait()
+                raise AssertionError(
+                    f"the service did not stop within {timeout:g} s of signal {sig}:\n"
+                    + "\n".join(self.lines[-30:])
+                ) from None
         if self._reader is not None:
             await self._reader
         return self.process.returncode or 0
@@ -629,8 +816,38 @@ async def start_service(env: dict[str, str], *, wait: bool = True) -> Service:
 
     service._reader = asyncio.create_task(read())
     if wait:
-        await service.wait_healthy()
+        try:
+            await service.wait_healthy()
+        except AssertionError:
+            # a service that did not come up is not left running (it would hold its
+            # connections to Asterisk through every later test)
+            await service.stop(signal.SIGKILL)
+            raise
     return service
+
+
+@contextlib.asynccontextmanager
+async def center_service(
+    env: dict[str, str], folder: Path, flows: dict[str, str], queues: str, **more: str
+) -> AsyncIterator[Service]:
+    """A running service with its own flows and queues (written under `folder`)."""
+    (folder / "flows").mkdir()
+    for name, text in flows.items():
+        (folder / "flows" / name).write_text(text)
+    (folder / "queues.yaml").write_text(queues)
+    running = await start_service(
+        {
+            **env,
+            "ARI_APP_FLOWS_DIR": str(folder / "flows"),
+            "ARI_APP_QUEUES_FILE": str(folder / "queues.yaml"),
+            "ARI_APP_RECORDINGS_DIR": str(folder / "recordings"),
+            **more,
+        }
+    )
+    try:
+        yield running
+    finally:
+        await running.stop()
 
 
 async def run_to_exit(env: dict[str, str], timeout: float = 30.0) -> tuple[int, list[str]]:
@@ -683,3 +900,17 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+async def wait_for_agent(client: Any, agent_id: str, **fields: Any) -> dict[str, Any]:
+    """The agent through the API, once every field has the value given (20 s at most)."""
+    agent: dict[str, Any] = {}
+    try:
+        async with asyncio.timeout(20):
+            while True:
+                agent = (await client.get(f"/api/v1/agents/{agent_id}")).json()
+                if all(agent.get(key) == value for key, value in fields.items()):
+                    return agent
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise AssertionError(f"{agent_id} never had {fields}: {agent}") from None

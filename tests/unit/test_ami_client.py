@@ -22,6 +22,7 @@ class FakeAmi:
 
     secret: str = "s3cret"
     answer_pings: bool = True
+    drop_logins: int = 0
     connections: list[list[dict[str, str]]] = field(default_factory=list)
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
     port: int = 0
@@ -45,7 +46,10 @@ class FakeAmi:
 
     def reply(self, writer: asyncio.StreamWriter, action: dict[str, str]) -> None:
         name, action_id = action.get("Action", ""), action.get("ActionID", "")
-        if name == "Login":
+        if name == "Login" and self.drop_logins > 0:
+            self.drop_logins -= 1  # a booting Asterisk: the connection closes before the answer
+            writer.close()
+        elif name == "Login":
             ok = action.get("Secret") == self.secret
             status = "Success" if ok else "Error"
             message = "Authentication accepted" if ok else "Authentication failed"
@@ -108,6 +112,15 @@ async def test_a_wrong_secret_is_a_login_failure() -> None:
     async with fake_ami() as fake:
         with pytest.raises(AmiLoginFailed, match="Authentication failed"):
             await _client(fake, secret="wrong").open()
+
+
+async def test_a_connection_dropped_before_the_login_answer_is_retried() -> None:
+    async with fake_ami(drop_logins=2) as fake:
+        client = _client(fake)
+        async with running(client) as task:
+            await _until(client.connected.is_set)
+            assert not task.done()
+            assert len(fake.connections) == 3
 
 
 async def test_a_half_dead_connection_is_noticed_by_its_unanswered_ping_and_replaced() -> None:

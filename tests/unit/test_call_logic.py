@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from ari_app.domain.call import (
     STEP_IVR,
     STEP_LEAVING,
+    STEP_QUEUED,
     Call,
     Config,
     HangupSide,
@@ -20,6 +21,7 @@ from ari_app.domain.call import (
 from ari_app.domain.commands import (
     AnswerChannel,
     ContinueInDialplan,
+    EnterQueue,
     HangupChannel,
     LookUp,
     PlayPrompt,
@@ -38,6 +40,7 @@ from ari_app.domain.events import (
     ChannelGone,
     CommandFailed,
     DigitReceived,
+    HangupRequested,
     IvrTimerFired,
     LookupReturned,
     PromptFinished,
@@ -210,6 +213,20 @@ def test_a_prompt_asterisk_cannot_play_does_not_stall_the_flow() -> None:
     assert commands[-1] == StartTimer("c1", 1, 5.0)
 
 
+def test_a_prompt_cut_short_by_the_callers_hang_up_is_not_a_prompt_played_out() -> None:
+    # Asterisk ends the playback when the caller hangs up: the PlaybackFinished that
+    # follows must not walk the flow on to its end (self-service) nor hang up again
+    call, _ = _walk(ARRIVED, ChannelAnswered("c1"), HangupRequested("c1"))
+    call, commands = step(call, PromptFinished("c1", "c1-p1"), T0, CONFIG)
+    assert commands == []
+    call, _ = step(call, ChannelGone("c1", 16, "Normal Clearing"), T0, CONFIG)
+    assert call is not None
+    assert call.ivr is not None
+    assert call.ivr.outcome is not None
+    assert call.ivr.outcome.kind == "caller_hung_up"
+    assert call.hangup_side is HangupSide.CALLER
+
+
 def test_a_caller_who_hangs_up_in_the_ivr_is_recorded_with_that_outcome() -> None:
     call, _ = _walk(ARRIVED, ChannelAnswered("c1"), ChannelGone("c1", 16, "Normal Clearing"))
     assert call is not None
@@ -361,3 +378,44 @@ def test_any_event_order_keeps_the_call_consistent(events: list[CallEvent]) -> N
             ended_once = True
             assert any(isinstance(c, SaveCall) and c.call == call for c in commands)
         assert call.answered_at is None or call.answered_at >= call.started_at
+
+
+def test_a_queue_the_acd_has_takes_the_caller_and_the_call_waits_with_it() -> None:
+    config = Config(queues=frozenset({"billing"}))
+    call: Call | None = None
+    commands: list[Any] = []
+    for offset, event in enumerate([ARRIVED, ChannelAnswered("c1"), DigitReceived("c1", "3")]):
+        call, out = step(call, event, T0 + timedelta(seconds=offset), config)
+        commands.extend(out)
+    assert call is not None
+    assert call.phase is Phase.QUEUED
+    assert RememberStep("c1", STEP_QUEUED) in commands
+    (enter,) = [c for c in commands if isinstance(c, EnterQueue)]
+    assert (enter.queue, enter.caller, enter.language) == ("billing", "5551234", "en")
+    assert not [c for c in commands if isinstance(c, PlayPrompt) and c.playback_id == "c1-p2"]
+    # the ACD owns the caller now: nothing the call logic hears but the hang-up moves it
+    for event in (DigitReceived("c1", "1"), PromptFinished("c1", "x"), IvrTimerFired("c1", 1)):
+        assert step(call, event, T0, config) == (call, [])
+    ended, commands = step(call, ChannelGone("c1", 16, "Normal Clearing"), T0, config)
+    assert ended is None or ended.phase is Phase.ENDED
+    assert any(isinstance(c, SaveCall) for c in commands)
+
+
+def test_a_queued_call_adopted_after_a_restart_is_left_where_it_is() -> None:
+    adopted = CallAdopted(
+        call_id="c1",
+        caller="5551234",
+        dialled="100",
+        started_at=T0,
+        channel_up=True,
+        step=STEP_QUEUED,
+        answered_at=T0,
+        flow=FLOW,
+        ivr={},
+        in_dialplan=False,
+        history=None,
+    )
+    call, commands = step(None, adopted, T0, Config(queues=frozenset({"billing"})))
+    assert call is not None
+    assert call.phase is Phase.QUEUED
+    assert _kinds(commands) == [WatchChannel, SaveCall]

@@ -8,6 +8,7 @@ import pytest
 
 from ari_app.cli import main
 from ari_app.domain.ivr.flow import Voicemail
+from ari_app.domain.live import AlertThresholds
 from ari_app.domain.routing.rules import RoutingStep, Strategy
 from ari_app.services.queues import read_queues
 
@@ -28,6 +29,8 @@ def test_the_shipped_queues_are_fine_and_say_what_they_mean(
     )
     assert billing.rules.strategy is Strategy.BEST_SKILL
     assert (billing.service_level.percent, billing.service_level.seconds) == (80, 20)
+    assert billing.alerts == AlertThresholds(60.0, 5, 10.0, service_level=True)
+    assert queues["support"].alerts == AlertThresholds()  # none
     assert isinstance(billing.on_max_wait, Voicemail)
     assert queues["support"].rules.strategy is Strategy.LONGEST_IDLE
     assert main(["queues", "check", str(SHIPPED)]) == 0
@@ -64,9 +67,12 @@ BASE = "queues:\n  q:\n    skills: {billing: 3}\n"
         (
             BASE + "    max_wait: 60\n    on_max_wait: {kind: goto, target: x}\n",
             5,
-            "must be a voicemail, transfer or hangup node",
+            "must be a voicemail, transfer, hangup or callback node",
         ),
         (BASE + "    service_level: {percent: 120}\n", 4, "'percent' must be from 1 to 100"),
+        (BASE + "    alerts: {waiting: 0}\n", 4, "'waiting' must be from 1 to 10000"),
+        (BASE + "    alerts: {longest: 60}\n", 4, "longest"),
+        (BASE + "    alerts: {service_level: maybe}\n", 4, "'service_level' must be a bool"),
         (BASE + "    when_no_agents: leave\n", 4, "'when_no_agents: leave' needs 'on_no_agents'"),
         (BASE + "    ring_timeout: 1\n", 4, "'ring_timeout' must be from 5 to 120"),
         ("queues:\n  Billing Line: {}\n", 2, "queue name 'Billing Line'"),

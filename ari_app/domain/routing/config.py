@@ -9,16 +9,30 @@ their line numbers, and a file with any problem changes nothing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ari_app.domain.agents import SKILL_NAME
 from ari_app.domain.ivr.flow import Hangup, Node, Problem, Reader, Transfer, Voicemail, parse_node
+from ari_app.domain.live import AlertThresholds
+from ari_app.domain.recording import RecordingPolicy, parse_policy
 from ari_app.domain.routing.rules import QueueRules, RoutingStep, Strategy
 
 QUEUE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 MUSIC_CLASS = re.compile(r"[A-Za-z0-9_-]{1,40}")
-ENDINGS = (Voicemail, Transfer, Hangup)  # what a queue can send a caller to
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A queue ending: the caller hangs up and keeps their place in line; when their turn
+    comes, an agent takes the call and the service dials the caller back."""
+
+    prompts: tuple[str, ...] = ()  # said before the caller is let go
+    attempts: int = 3  # calls to the caller before the request is given up
+    retry_after: float = 300.0  # seconds between an unanswered call back and the next
+
+
+ENDINGS = (Voicemail, Transfer, Hangup, Callback)  # what a queue can send a caller to
 
 
 @dataclass(frozen=True)
@@ -38,9 +52,11 @@ class QueueConfig:
     ring_timeout: float = 15.0
     max_missed: int = 3  # unanswered rings in a row before the agent is paused
     max_wait: float | None = None
-    on_max_wait: Node | None = None
+    on_max_wait: Node | Callback | None = None
     when_no_agents: str = "wait"  # or "leave": to on_no_agents when nobody is logged in
-    on_no_agents: Node | None = None
+    on_no_agents: Node | Callback | None = None
+    recording: RecordingPolicy = field(default_factory=RecordingPolicy)  # never, unless said
+    alerts: AlertThresholds = field(default_factory=AlertThresholds)  # none, unless said
 
     @property
     def name(self) -> str:
@@ -91,7 +107,27 @@ def _queue(name: str, data: Any, problems: list[Problem]) -> QueueConfig | None:
     music = r.get("music", str, "default")
     if music and not MUSIC_CLASS.fullmatch(music):
         r.fail(f"'music' {music!r} is not a music-on-hold class name", "music")
-    announce = r.get("announce_every", float, 30.0, check=_optional_range(10, 600))
+    if r.data.get("announce_every", ...) is None:  # null: the queue never announces
+        r.used.add("announce_every")
+        announce = None
+    else:
+        announce = r.get("announce_every", float, 30.0, check=_optional_range(10, 600))
+    recording = RecordingPolicy()
+    if "recording" in r.data:
+        r.used.add("recording")
+        policy, problem = parse_policy(r.data["recording"])
+        if problem is not None:
+            r.fail(problem, "recording")
+        recording = policy or recording
+    alert = Reader(r.get("alerts", dict, {}) or {}, (*path, "alerts"), problems)
+    alerts = AlertThresholds(
+        alert.get("longest_wait", float, None, check=_optional_range(1, 7200)),
+        alert.get("waiting", int, None, check=_optional_range(1, 10000)),
+        alert.get("abandon_rate", float, None, check=_optional_range(0.1, 100)),
+        alert.get("service_level", bool, False),
+        alert.get("min_calls", int, 5, check=_range(1, 1000)),
+    )
+    alert.finish()
     ring_timeout = r.get("ring_timeout", float, 15.0, check=_range(5, 120))
     max_missed = r.get("max_missed", int, 3, check=_range(1, 20))
     max_wait = r.get("max_wait", float, None, check=_optional_range(10, 7200))
@@ -118,6 +154,8 @@ def _queue(name: str, data: Any, problems: list[Problem]) -> QueueConfig | None:
         on_max_wait,
         when_no_agents,
         on_no_agents,
+        recording=recording,
+        alerts=alerts,
     )
 
 
@@ -140,13 +178,25 @@ def _steps(items: list[Any], path: tuple[str, ...], problems: list[Problem]) -> 
     return steps
 
 
-def _ending(r: Reader, key: str, path: tuple[str, ...], problems: list[Problem]) -> Node | None:
+def _ending(
+    r: Reader, key: str, path: tuple[str, ...], problems: list[Problem]
+) -> Node | Callback | None:
     data = r.get(key, dict, None)
     if data is None:
         return None
+    if data.get("kind") == "callback":
+        c = Reader(data, (*path, key), problems)
+        c.get("kind", str)
+        callback = Callback(
+            c.prompts(),
+            c.get("attempts", int, 3, check=_range(1, 10)),
+            c.get("retry_after", float, 300.0, check=_range(10, 86400)),
+        )
+        c.finish()
+        return callback
     node = parse_node(data, (*path, key), problems)
     if node is not None and not isinstance(node, ENDINGS):
-        r.fail(f"'{key}' must be a voicemail, transfer or hangup node", key)
+        r.fail(f"'{key}' must be a voicemail, transfer, hangup or callback node", key)
         return None
     return node
 

@@ -34,6 +34,8 @@ class WaitingCall:
     priority: int = 0  # higher first
     skills: Skills = field(default_factory=dict)  # the call's own, on top of the queue's
     step: int = 0
+    language: str = "en"  # of what the caller hears while waiting
+    caller: str = ""  # the caller's number (shown on the agent's phone; dialled for a callback)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,14 @@ class Router:
         self._add(call, rank)
         found = self._agent_for(call.call_id, now)
         return [found] if found else []
+
+    def place_call(self, call: WaitingCall) -> None:
+        """Put a call at its place without deciding (rebuilding after a restart, where
+        `decide_all` follows once every call is back)."""
+        if call.queue not in self.queues:
+            raise RoutingError(f"unknown queue '{call.queue}'")
+        self.remove_call(call.call_id)
+        self._add(call, (-call.priority, call.waiting_since, next(self._order)))
 
     def remove_call(self, call_id: str) -> None:
         """The call was answered, abandoned or taken out of the queue."""

@@ -51,6 +51,28 @@ class QueueRules:
         )
 
 
+def step_reached(
+    queues: Mapping[str, QueueRules], queue: str, elapsed: float
+) -> tuple[str, int, float | None]:
+    """Where a call stands after waiting `elapsed` seconds from the start of `queue`: the
+    queue it is in (after overflows), its step, and the seconds left in that step (None:
+    the step lasts until the call is answered). Used to resume a wait after a restart."""
+    step = 0
+    for _ in range(sum(len(rules.steps) for rules in queues.values()) + 1):
+        rules = queues[queue]
+        current = rules.steps[step]
+        if current.overflow is not None and current.overflow in queues:
+            queue, step = current.overflow, 0
+            continue
+        if step + 1 >= len(rules.steps) or current.seconds is None:
+            return queue, step, None
+        if elapsed < current.seconds:
+            return queue, step, current.seconds - elapsed
+        elapsed -= current.seconds
+        step += 1
+    return queue, step, None  # an overflow loop, which the queue check refuses
+
+
 @dataclass(frozen=True)
 class Requirement:
     """Skills with minimum levels, sorted, so equal requirements compare and hash equal."""

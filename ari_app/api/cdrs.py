@@ -1,0 +1,79 @@
+"""CDRs and channel events as Asterisk recorded them, by call (its linkedid).
+
+Admin and supervisor tokens only: they hold callers' numbers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from ari_app.adapters.tables import ApiToken
+from ari_app.api.deps import Context, holding
+
+router = APIRouter(prefix="/api/v1", tags=["cdr"])
+
+Allowed = Annotated[ApiToken, holding("admin", "supervisor")]
+Call = Annotated[str | None, Query(max_length=64, description="the call's linkedid")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+class CdrPublic(BaseModel):
+    uniqueid: str
+    sequence: int
+    linkedid: str
+    channel: str
+    dstchannel: str
+    src: str
+    dst: str
+    dcontext: str
+    clid: str
+    lastapp: str
+    lastdata: str
+    start: datetime
+    answer: datetime | None
+    end: datetime
+    duration: int
+    billsec: int
+    disposition: str
+    amaflags: str
+    accountcode: str
+    peeraccount: str
+    userfield: str
+    source: str  # ami (live) or backstop (caught up from Asterisk's file)
+
+
+class CelPublic(BaseModel):
+    uniqueid: str
+    event: str
+    at: datetime
+    linkedid: str
+    channel: str
+    caller: str
+    caller_name: str
+    exten: str
+    context: str
+    app: str
+    appdata: str
+    peer: str
+    extra: Any
+
+
+@router.get("/cdrs")
+async def list_cdrs(
+    ctx: Context, _: Allowed, call: Call = None, limit: Limit = 100
+) -> list[CdrPublic]:
+    """CDRs oldest first, one per leg; `call` keeps one call's."""
+    rows = await ctx.cdrs.cdrs(linkedid=call, limit=limit)
+    return [CdrPublic.model_validate(row) for row in rows]
+
+
+@router.get("/cel")
+async def list_cel(
+    ctx: Context, _: Allowed, call: Annotated[str, Query(max_length=64)], limit: Limit = 1000
+) -> list[CelPublic]:
+    """One call's channel events, in order."""
+    rows = await ctx.cdrs.cels(linkedid=call, limit=limit)
+    return [CelPublic.model_validate(row) for row in rows]

@@ -1,0 +1,84 @@
+"""KPIs over a window, per queue, agent and interval; one call's interaction record;
+the agent's disposition of a call. The definitions are in ari_app/domain/kpi.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, Field
+
+from ari_app.adapters.interaction_store import record_row
+from ari_app.adapters.tables import ApiToken
+from ari_app.api.deps import Authorized, Context, holding
+from ari_app.services.kpis import ReportAsk, ReportRefused
+
+router = APIRouter(prefix="/api/v1", tags=["kpi"])
+
+Readers = Annotated[ApiToken, holding("admin", "supervisor")]
+Name = Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class Disposition(BaseModel):
+    code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    resolved: bool | None = None  # the matter is settled (or not): overrides the FCR test
+
+
+@router.get("/kpis")
+async def kpis(
+    ctx: Context,
+    _: Readers,
+    start: Annotated[datetime, Query(alias="from")],
+    end: Annotated[datetime, Query(alias="to")],
+    queue: Name = None,
+    agent: Name = None,
+    interval: Annotated[int | None, Query()] = None,
+) -> dict[str, Any]:
+    """Calls offered, handled, abandoned, service level, ASA, waits, AHT, wrap-up, FCR,
+    blocked rate per queue; handled, AHT and occupancy per agent; IVR containment."""
+    try:
+        return await ctx.kpis.report(ReportAsk(start, end, queue, agent, interval))
+    except ReportRefused as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.get("/interactions/{call_id}")
+async def interaction(ctx: Context, _: Readers, call_id: str) -> dict[str, Any]:
+    """One customer call's interaction record: IVR, queue, agents' segments, outcome."""
+    record = ctx.interactions.records.get(call_id) or await ctx.interactions.store.get(call_id)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no interaction {call_id!r}")
+    row = record_row(record)
+    row.pop("updated_at")
+    return row
+
+
+@router.post("/calls/{call_id}/disposition")
+async def dispose(
+    ctx: Context, _: Authorized, call_id: str, disposition: Disposition
+) -> dict[str, Any]:
+    """The agent's disposition code for a call, live or finished."""
+    record = await ctx.interactions.dispose(call_id, disposition.code, disposition.resolved)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no interaction {call_id!r}")
+    return {"call_id": call_id, "disposition": record.disposition, "resolved": disposition.resolved}
+
+
+@router.get("/stats/queues")
+async def live_queues(ctx: Context, _: Readers) -> list[dict[str, Any]]:
+    """Each queue now: waiting, longest wait, agents by state, the last 15 min and today."""
+    return ctx.live.queues()
+
+
+@router.get("/stats/queues/{queue}")
+async def live_queue(ctx: Context, _: Readers, queue: str) -> dict[str, Any]:
+    if queue not in ctx.acd.acd.queues:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no queue {queue!r}")
+    return ctx.live.queue(queue)
+
+
+@router.get("/stats/agents")
+async def live_agents(ctx: Context, _: Readers) -> list[dict[str, Any]]:
+    """Each agent now: state, since when, pause reason."""
+    return ctx.live.agents()

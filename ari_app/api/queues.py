@@ -1,0 +1,105 @@
+"""Queues: their definitions (the queues file, edited here), and the callers waiting."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Path, Response, status
+from pydantic import BaseModel
+
+from ari_app.api.deps import Authorized, Context
+from ari_app.domain.routing.config import QUEUE_NAME
+from ari_app.services.queues import QueueRefused
+
+router = APIRouter(prefix="/api/v1/queues", tags=["queues"])
+
+QueueName = Annotated[str, Path(pattern=f"^{QUEUE_NAME.pattern}$")]
+
+
+class QueuePublic(BaseModel):
+    name: str
+    definition: dict[str, Any]  # as in the queues file (see dialplan/queues.yaml)
+    waiting: int  # callers waiting or ringing an agent now
+
+
+class WaitingPublic(BaseModel):
+    call_id: str
+    queue: str
+    step: int
+    priority: int
+    waiting_since: datetime
+    waited_seconds: float
+    position: int | None  # in its queue, from 1; null while an agent's phone rings for it
+    overall: int | None  # among every waiting call, by priority then wait
+    ringing: str | None  # the agent whose phone rings for it
+    callback: bool  # a callback request: the caller hung up and keeps this place
+
+
+def _refused(exc: QueueRefused) -> HTTPException:
+    return HTTPException(422, {"problems": exc.problems})
+
+
+def _public(ctx: Context, name: str, definition: dict[str, Any]) -> QueuePublic:
+    waiting = sum(1 for view in ctx.acd.waiting() if view.queue == name)
+    return QueuePublic(name=name, definition=definition, waiting=waiting)
+
+
+@router.get("")
+async def list_queues(ctx: Context, _: Authorized) -> list[QueuePublic]:
+    return [_public(ctx, name, body) for name, body in ctx.queues.definitions().items()]
+
+
+@router.get("/waiting")
+async def waiting_calls(ctx: Context, _: Authorized) -> list[WaitingPublic]:
+    """Every caller not yet talking to an agent: in order of their turn, then those ringing."""
+    return [WaitingPublic.model_validate(view, from_attributes=True) for view in ctx.acd.waiting()]
+
+
+@router.post("/reload", status_code=status.HTTP_204_NO_CONTENT)
+async def reload_queues(ctx: Context, _: Authorized) -> Response:
+    """Read the queues file again after an edit by hand; a file with a problem changes nothing."""
+    try:
+        await ctx.queues.reload()
+    except QueueRefused as exc:
+        raise _refused(exc) from exc
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{name}")
+async def get_queue(ctx: Context, _: Authorized, name: QueueName) -> QueuePublic:
+    definition = ctx.queues.definitions().get(name)
+    if definition is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no queue {name!r}")
+    return _public(ctx, name, definition)
+
+
+@router.put("/{name}")
+async def put_queue(
+    ctx: Context,
+    _: Authorized,
+    name: QueueName,
+    definition: Annotated[dict[str, Any], Body()],
+    response: Response,
+) -> QueuePublic:
+    """Create or replace a queue (its definition as in the queues file). The whole file is
+    checked first; the next routing decision follows the new definition."""
+    try:
+        created = await ctx.queues.put(name, definition)
+    except QueueRefused as exc:
+        raise _refused(exc) from exc
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return _public(ctx, name, ctx.queues.definitions()[name])
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_queue(ctx: Context, _: Authorized, name: QueueName) -> Response:
+    """Remove a queue that no caller is in, no flow names and no queue overflows to."""
+    try:
+        await ctx.queues.delete(name)
+    except KeyError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no queue {name!r}") from None
+    except QueueRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, {"problems": exc.problems}) from exc
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

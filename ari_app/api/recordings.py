@@ -1,0 +1,105 @@
+"""Recordings: listed, filtered, downloaded (with HTTP ranges), paused and resumed.
+
+Only admin and supervisor tokens may touch them: they hold what callers said."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+
+from ari_app.adapters.ari import AriError, AriUnreachable
+from ari_app.adapters.tables import ApiToken
+from ari_app.api.deps import Context, holding
+from ari_app.services.recordings import RecordingRefused, RecordingService
+
+router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
+
+ROLES = ("admin", "supervisor")
+
+
+Allowed = Annotated[ApiToken, holding(*ROLES)]
+
+
+class RecordingPublic(BaseModel):
+    id: str
+    call_id: str
+    agent_id: str | None
+    queue: str | None
+    state: str  # recording, paused, stored, failed
+    format: str
+    started_at: datetime
+    ended_at: datetime | None
+    duration: float | None  # seconds of audio in the file
+    size: int | None
+    sha256: str | None
+    pauses: list[dict[str, Any]]  # the spans left out of the file
+    segments: list[dict[str, Any]]  # each agent's part of the conversation: agent, from, to
+    error: str | None
+
+
+def _service(ctx: Context) -> RecordingService:
+    if ctx.acd.recorder is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "recording is not set up")
+    return ctx.acd.recorder
+
+
+@router.get("")
+async def list_recordings(
+    ctx: Context,
+    _: Allowed,
+    call_id: str | None = None,
+    agent_id: str | None = None,
+    queue: str | None = None,
+    state: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[RecordingPublic]:
+    """Newest first, filtered by call, agent, queue or state."""
+    found = await _service(ctx).store.find(
+        limit, offset, call_id=call_id, agent_id=agent_id, queue=queue, state=state
+    )
+    return [RecordingPublic.model_validate(row, from_attributes=True) for row in found]
+
+
+@router.get("/{recording_id}")
+async def get_recording(ctx: Context, _: Allowed, recording_id: str) -> RecordingPublic:
+    row = await _service(ctx).store.get(recording_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no recording {recording_id!r}")
+    return RecordingPublic.model_validate(row, from_attributes=True)
+
+
+@router.get("/{recording_id}/file", response_model=None)
+async def recording_file(ctx: Context, _: Allowed, recording_id: str) -> FileResponse:
+    """The audio (WAV); `Range: bytes=A-B` gets part of it (206)."""
+    service = _service(ctx)
+    row = await service.store.get(recording_id)
+    if row is None or row.state != "stored":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no stored recording {recording_id!r}")
+    return FileResponse(
+        service.path(row.id), media_type="audio/wav", filename=f"{row.id}.{row.format}"
+    )
+
+
+@router.post("/{recording_id}/pause", status_code=status.HTTP_204_NO_CONTENT)
+async def pause_recording(ctx: Context, _: Allowed, recording_id: str) -> None:
+    """Leave what is said from now on out of the file (a card number), until resumed."""
+    await _pause(ctx, recording_id, True)
+
+
+@router.post("/{recording_id}/resume", status_code=status.HTTP_204_NO_CONTENT)
+async def resume_recording(ctx: Context, _: Allowed, recording_id: str) -> None:
+    await _pause(ctx, recording_id, False)
+
+
+async def _pause(ctx: Context, recording_id: str, paused: bool) -> None:
+    try:
+        await _service(ctx).pause(recording_id, paused)
+    except RecordingRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except (AriError, AriUnreachable) as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
