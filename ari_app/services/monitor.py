@@ -20,6 +20,7 @@ bridges; the others are ended (their row says so) and cleared.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ log = structlog.get_logger(__name__)
 
 RING_SECONDS = 30
 SNOOP_READY_SECONDS = 5.0
+RESUME_WAIT_SECONDS = 15.0
 LIVE = ("ringing", "active")
 
 
@@ -118,6 +120,22 @@ class MonitorService:
         self.supervisors, self.conversations = supervisors, conversations
         self._spawn, self.tone, self._clock = spawn, tone, clock
         self._sessions: dict[str, Session] = {}
+        # set once the sessions a restart cut have been taken back: until then, a
+        # session not held here may still be one of them
+        self._resumed = asyncio.Event()
+
+    async def _held(self, session_id: str) -> Session:
+        """A live session held here; one the database has as live is waited for until
+        the first connect has taken back what a restart cut."""
+        if session_id not in self._sessions and not self._resumed.is_set():
+            record = await self.store.get(session_id)
+            if record is not None and record.state in LIVE:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._resumed.wait(), RESUME_WAIT_SECONDS)
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise SessionNotFound(session_id)
+        return session
 
     # -- asked for ---------------------------------------------------------------------
 
@@ -193,9 +211,7 @@ class MonitorService:
 
     async def change(self, session_id: str, mode: Mode, source: str) -> MonitorRecord:
         """Switch a live session's mode; a ringing one takes it when answered."""
-        session = self._sessions.get(session_id)
-        if session is None:
-            raise SessionNotFound(session_id)
+        session = await self._held(session_id)
         async with session.lock:
             if session.mode is mode and session.answered:
                 return await self._row(session_id)
@@ -211,9 +227,7 @@ class MonitorService:
         return await self._row(session_id)
 
     async def stop(self, session_id: str, reason: str) -> MonitorRecord:
-        session = self._sessions.get(session_id)
-        if session is None:
-            raise SessionNotFound(session_id)
+        session = await self._held(session_id)
         await self._end(session, reason)
         return await self._row(session_id)
 
@@ -306,6 +320,7 @@ class MonitorService:
                                     modes=closed(record.modes, now),
                                     end_reason="the service restarted")  # fmt: skip
             log.warning("monitor_ended_by_restart", session=record.id)
+        self._resumed.set()
 
     def _taken_back(
         self, record: MonitorRecord, channels: set[str], bridges: dict[str, list[str]]
