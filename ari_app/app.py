@@ -25,6 +25,7 @@ from ari_app.adapters.backend import Backends
 from ari_app.adapters.cdr_store import CdrStore
 from ari_app.adapters.db import CallStore, TokenStore, Writer, engine_for, migrate, ping
 from ari_app.adapters.interaction_store import InteractionStore
+from ari_app.adapters.kpi_store import KpiStore
 from ari_app.adapters.monitor_store import MonitorStore, SupervisorStore
 from ari_app.adapters.mqtt import MqttPublisher
 from ari_app.adapters.recording_store import RecordingStore
@@ -45,7 +46,7 @@ from ari_app.services.cdr import CdrCapture
 from ari_app.services.features import FeatureCodes
 from ari_app.services.flows import FlowRegistry
 from ari_app.services.interactions import InteractionLog
-from ari_app.services.kpis import KpiReports
+from ari_app.services.kpis import KpiKeeper, KpiReports, targets_of
 from ari_app.services.lease import ApplicationHeld, Lease
 from ari_app.services.live import LiveService
 from ari_app.services.monitor import MonitorService
@@ -95,6 +96,7 @@ class Parts:
     supervisors: SupervisorDirectory
     cdr: CdrCapture
     live: LiveService
+    kpi_keeper: KpiKeeper
     backends: Backends
     writer: Writer
     lease: Lease
@@ -293,6 +295,11 @@ async def build(settings: Settings) -> Parts:
 
     in_use = (acd.queue_in_use, flows.queue_in_use)
     queue_book = QueueBook(settings.queues_file, queues, apply_queues, in_use)
+    kpi_sums = KpiStore(engine)
+
+    def targets() -> Targets:
+        return targets_of(acd.acd.queues, settings)
+
     api = create_api(
         ApiContext(
             calls=store,
@@ -307,7 +314,7 @@ async def build(settings: Settings) -> Parts:
             monitor=monitor,
             cdrs=cdr_store,
             interactions=interactions,
-            kpis=KpiReports(interaction_store, lambda: _targets(settings, acd)),
+            kpis=KpiReports(interaction_store, kpi_sums, targets),
             live=live,
         )
     )
@@ -351,6 +358,7 @@ async def build(settings: Settings) -> Parts:
         supervisors,
         cdr,
         live,
+        KpiKeeper(kpi_sums, writer, targets),
         backends,
         writer,
         lease,
@@ -358,15 +366,6 @@ async def build(settings: Settings) -> Parts:
         server,
         engine,
         parts_tasks,
-    )
-
-
-def _targets(settings: Settings, acd: AcdService) -> Targets:
-    """The KPI targets of the moment: each queue's service level, the settings' rest."""
-    return Targets(
-        {name: queue.service_level.seconds for name, queue in acd.acd.queues.items()},
-        short_abandon=settings.short_abandon_seconds,
-        fcr_window=settings.fcr_window_hours * 3600,
     )
 
 
@@ -457,6 +456,7 @@ async def serve(parts: Parts, stop: asyncio.Event) -> None:
             group.create_task(parts.ami.run(), name="ami")
             group.create_task(parts.cdr.run(), name="cdr")
             group.create_task(parts.live.run(), name="live-stats")
+            group.create_task(parts.kpi_keeper.run(), name="kpi-sums")
             group.create_task(consume_events(parts), name="ari-events")
             group.create_task(parts.lease.keep(parts.events.connected), name="lease")
             group.create_task(parts.server.serve(), name="api")

@@ -13,8 +13,8 @@ from typing import Any
 
 from ari_app.adapters.db import engine_for
 from ari_app.adapters.interaction_store import InteractionStore
-from ari_app.domain.kpi import Targets
-from ari_app.services.kpis import KpiReports, ReportAsk, ReportRefused
+from ari_app.adapters.kpi_store import KpiStore
+from ari_app.services.kpis import KpiReports, ReportAsk, ReportRefused, targets_of
 from ari_app.services.queues import read_queues
 from ari_app.settings import load
 
@@ -90,14 +90,10 @@ async def _report(args: argparse.Namespace) -> dict[str, Any]:
     queues, problems = read_queues(settings.queues_file)
     if queues is None:
         raise ReportRefused(f"the queues file is refused: {'; '.join(problems)}")
-    targets = Targets(
-        {name: queue.service_level.seconds for name, queue in queues.items()},
-        short_abandon=settings.short_abandon_seconds,
-        fcr_window=settings.fcr_window_hours * 3600,
-    )
+    targets = targets_of(queues, settings)
     engine = engine_for(settings.database_url)
     try:
-        reports = KpiReports(InteractionStore(engine), lambda: targets)
+        reports = KpiReports(InteractionStore(engine), KpiStore(engine), lambda: targets)
         return await reports.report(
             ReportAsk(args.start, args.end, args.queue, args.agent, args.interval)
         )

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ari_app.adapters.db import upsert, utc
-from ari_app.adapters.tables import AgentEventRecord, InteractionRecord
+from ari_app.adapters.kpi_rollup import unmark
+from ari_app.adapters.tables import AgentEventRecord, InteractionRecord, InteractionSegmentRecord
 from ari_app.domain.interaction import Record
 from ari_app.domain.kpi import Interaction, Segment
 
 TABLE = InteractionRecord.__table__  # type: ignore[attr-defined]
+SEGMENTS = InteractionSegmentRecord.__table__  # type: ignore[attr-defined]
 AGENT_EVENTS = AgentEventRecord.__table__  # type: ignore[attr-defined]
 _SCALARS = [f.name for f in fields(Interaction) if f.name != "segments"]
 
@@ -25,6 +27,110 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _moment(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(moment: datetime) -> int:
+    """Microseconds since the epoch: exact, and the same arithmetic on every database."""
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def _micros(moment: datetime | None) -> int | None:
+    return None if moment is None else micros(moment)
+
+
+def row_sums(call: Interaction) -> dict[str, Any]:
+    """The columns the KPI queries add up (adapters/kpi_store.py)."""
+    return {
+        "arrived_us": micros(call.arrived_at),
+        "queued_us": _micros(call.queued_at),
+        "ended_us": _micros(call.ended_at),
+        "wait_seconds": call.wait_seconds,
+        "handle_seconds": sum(s.handle_seconds for s in call.segments),
+        "wrap_up_seconds": sum(s.wrap_up_seconds for s in call.segments),
+    }
+
+
+def segment_rows(call: Interaction) -> list[dict[str, Any]]:
+    return _segment_rows(call.call_id, call.segments)
+
+
+def _segment_rows(call_id: str, segments: tuple[Segment, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "call_id": call_id,
+            "n": n,
+            "agent_id": s.agent_id,
+            "answered_us": micros(s.answered_at),
+            "handle_seconds": s.handle_seconds,
+            "wrap_up_seconds": s.wrap_up_seconds,
+        }
+        for n, s in enumerate(segments)
+    ]
+
+
+def _gap(later: Any, earlier: Any) -> Any:
+    return (later - earlier) / 1e6
+
+
+def fill_repeats(connection: Connection) -> None:
+    """Set every ended call's gap to the same caller's next arrival (bulk: a new
+    database filled from elsewhere; the service keeps them as calls arrive)."""
+    other = TABLE.alias("other")
+    following = (
+        select(func.min(other.c.arrived_us))
+        .where(
+            other.c.caller == TABLE.c.caller,
+            other.c.call_id != TABLE.c.call_id,
+            other.c.arrived_us >= TABLE.c.ended_us,
+        )
+        .scalar_subquery()
+    )
+    connection.execute(
+        TABLE.update()
+        .where(TABLE.c.ended_us.is_not(None), TABLE.c.repeat_after.is_(None))
+        .values(repeat_after=_gap(following, TABLE.c.ended_us))
+    )
+
+
+async def _note_repeats(connection: AsyncConnection, row: dict[str, Any]) -> None:
+    """The caller's earlier calls that ended by this arrival: this is their repeat
+    call, unless an earlier one is; and this call's own repeat, when one arrived
+    already (a late save)."""
+    gap = _gap(row["arrived_us"], TABLE.c.ended_us)
+    repeated = await connection.execute(
+        TABLE.update()
+        .where(
+            TABLE.c.caller == row["caller"],
+            TABLE.c.call_id != row["call_id"],
+            TABLE.c.ended_us <= row["arrived_us"],
+            TABLE.c.repeat_after.is_(None) | (TABLE.c.repeat_after > gap),
+        )
+        .values(repeat_after=gap)
+        .returning(TABLE.c.queued_us)
+    )
+    await unmark(connection, [queued for (queued,) in repeated.all()])
+    if row["ended_us"] is None:
+        return
+    following = (
+        await connection.execute(
+            select(func.min(TABLE.c.arrived_us)).where(
+                and_(
+                    TABLE.c.caller == row["caller"],
+                    TABLE.c.call_id != row["call_id"],
+                    TABLE.c.arrived_us >= row["ended_us"],
+                )
+            )
+        )
+    ).scalar()
+    if following is not None:
+        await connection.execute(
+            TABLE.update()
+            .where(TABLE.c.call_id == row["call_id"])
+            .values(repeat_after=_gap(following, row["ended_us"]))
+        )
 
 
 def record_row(record: Record) -> dict[str, Any]:
@@ -43,15 +149,12 @@ def record_row(record: Record) -> dict[str, Any]:
         "wrapping": [list(pair) for pair in record.wrapping],
     }
     row["updated_at"] = datetime.now(UTC)
+    row.update(row_sums(call))
     return row
 
 
-def row_record(row: dict[str, Any]) -> Record:
-    values = {name: row[name] for name in _SCALARS}
-    for name, value in values.items():
-        if isinstance(value, datetime):
-            values[name] = utc(value)
-    segments = tuple(
+def _segments(rows: list[dict[str, Any]]) -> tuple[Segment, ...]:
+    return tuple(
         Segment(
             s["agent_id"],
             _moment(s["answered_at"]),  # type: ignore[arg-type]
@@ -59,8 +162,16 @@ def row_record(row: dict[str, Any]) -> Record:
             s.get("hold_seconds", 0.0),
             s.get("wrap_up_seconds", 0.0),
         )
-        for s in row["segments"]
+        for s in rows
     )
+
+
+def row_record(row: dict[str, Any]) -> Record:
+    values = {name: row[name] for name in _SCALARS}
+    for name, value in values.items():
+        if isinstance(value, datetime):
+            values[name] = utc(value)
+    segments = _segments(row["segments"])
     opened = row.get("open") or {}
     segment = opened.get("segment")
     return Record(
@@ -77,8 +188,16 @@ class InteractionStore:
         self.engine = engine
 
     async def save(self, row: dict[str, Any]) -> None:
+        """Store a record as it is now, with its segments and the callers' repeat gaps."""
+        segments = _segment_rows(row["call_id"], _segments(row["segments"]))
         async with self.engine.begin() as connection:
             await connection.execute(upsert(self.engine, TABLE, row, "call_id"))
+            await connection.execute(SEGMENTS.delete().where(SEGMENTS.c.call_id == row["call_id"]))
+            if segments:
+                await connection.execute(SEGMENTS.insert(), segments)
+            await _note_repeats(connection, row)
+            moments = [row["arrived_us"], row["queued_us"]]
+            await unmark(connection, [*moments, *(s["answered_us"] for s in segments)])
 
     async def _records(self, query: Any) -> list[Record]:
         async with self.engine.connect() as connection:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, BigInteger, Column, DateTime
 from sqlmodel import Field, SQLModel
 
 
@@ -298,3 +298,84 @@ class InteractionRecord(SQLModel, table=True):
     disposition: str | None = Field(default=None, max_length=64)
     open: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = _when(nullable=False)  # type: ignore[assignment]
+    # for the KPI queries (adapters/kpi_store.py): moments in microseconds since the
+    # epoch, the wait, the segments' sums, and the gap to the caller's next call
+    arrived_us: int = Field(sa_column=Column(BigInteger, nullable=False))
+    queued_us: int | None = Field(default=None, sa_column=Column(BigInteger))
+    ended_us: int | None = Field(default=None, sa_column=Column(BigInteger))
+    wait_seconds: float | None = None
+    handle_seconds: float = 0.0
+    wrap_up_seconds: float = 0.0
+    repeat_after: float | None = None  # seconds from the end to the caller's next arrival
+
+
+class InteractionSegmentRecord(SQLModel, table=True):
+    """An agent's part of an interaction, for the agent figures (a copy of the
+    interaction's `segments`, kept with it)."""
+
+    __tablename__ = "interaction_segment"
+
+    call_id: str = Field(primary_key=True, max_length=64)
+    n: int = Field(primary_key=True)
+    agent_id: str = Field(max_length=64)
+    answered_us: int = Field(sa_column=Column(BigInteger, nullable=False))
+    handle_seconds: float
+    wrap_up_seconds: float
+
+
+class KpiIntervalRecord(SQLModel, table=True):
+    """A 15-minute interval whose KPI sums are kept added up (adapters/kpi_rollup.py),
+    under the targets they were added up with."""
+
+    __tablename__ = "kpi_interval"
+
+    bucket_us: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    targets: str = Field(max_length=64)
+    made_at: datetime = _when(nullable=False)  # type: ignore[assignment]
+
+
+class KpiQueueIntervalRecord(SQLModel, table=True):
+    """A queue's sums (domain/kpi.py `QueueSums`) for one 15-minute interval."""
+
+    __tablename__ = "kpi_queue_interval"
+
+    bucket_us: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    queue: str = Field(primary_key=True, max_length=32)
+    targets: str = Field(max_length=64)
+    blocked: int
+    entered: int
+    short_abandoned: int
+    handled: int
+    abandoned: int
+    within_target: int
+    answer_wait: float
+    waited: int
+    wait: float
+    longest_wait: float | None = None
+    handle: float
+    wrap_up: float
+    resolved: int
+
+
+class KpiAgentIntervalRecord(SQLModel, table=True):
+    """An agent's sums (domain/kpi.py `AgentSums`) for one 15-minute interval."""
+
+    __tablename__ = "kpi_agent_interval"
+
+    bucket_us: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    agent_id: str = Field(primary_key=True, max_length=64)
+    targets: str = Field(max_length=64)
+    handled: int
+    handle: float
+    wrap_up: float
+
+
+class KpiIvrIntervalRecord(SQLModel, table=True):
+    """The IVR's sums for one 15-minute interval."""
+
+    __tablename__ = "kpi_ivr_interval"
+
+    bucket_us: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    targets: str = Field(max_length=64)
+    entered: int
+    contained: int

@@ -154,8 +154,8 @@ class IvrFigures:
     containment: float | None  # percent
 
 
-def _mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+def _mean(total: float, count: int) -> float | None:
+    return total / count if count else None
 
 
 def _percent(part: int, whole: int) -> float | None:
@@ -177,11 +177,114 @@ class Arrivals:
 
     def repeated(self, call: Interaction, window: float) -> bool:
         """Whether the caller called again within `window` seconds of this call's end."""
+        gap = self.repeat_after(call)
+        return gap is not None and gap < window
+
+    def repeat_after(self, call: Interaction) -> float | None:
+        """Seconds from the call's end to the caller's next arrival at or after it."""
         if call.ended_at is None:
-            return False
+            return None
         moments = self.times.get(call.caller, [])
         first = bisect_left(moments, call.ended_at)
-        return first < len(moments) and moments[first] < call.ended_at + timedelta(seconds=window)
+        return (moments[first] - call.ended_at).total_seconds() if first < len(moments) else None
+
+
+@dataclass(frozen=True)
+class QueueSums:
+    """The counts and sums a queue's figures are made of. They add up: the sums of
+    two disjoint sets of calls are the sums of their union (longest: the larger)."""
+
+    blocked: int = 0
+    entered: int = 0  # came into the queue (not blocked)
+    short_abandoned: int = 0
+    handled: int = 0
+    abandoned: int = 0
+    within_target: int = 0  # handled within the service-level seconds
+    answer_wait: float = 0.0  # the handled calls' waits
+    waited: int = 0  # offered calls with a wait
+    wait: float = 0.0  # their waits
+    longest_wait: float | None = None
+    handle: float = 0.0  # the handled calls' segments: talk + hold + wrap-up
+    wrap_up: float = 0.0
+    resolved: int = 0  # handled calls resolved at first contact
+
+    def __add__(self, other: QueueSums) -> QueueSums:
+        longest = [w for w in (self.longest_wait, other.longest_wait) if w is not None]
+        return QueueSums(
+            **{name: getattr(self, name) + getattr(other, name) for name in _QUEUE_SUMMED},
+            longest_wait=max(longest) if longest else None,
+        )
+
+    def figures(self, queue: str) -> QueueFigures:
+        offered = self.entered - self.short_abandoned
+        return QueueFigures(
+            queue=queue,
+            offered=offered,
+            handled=self.handled,
+            abandoned=self.abandoned,
+            short_abandoned=self.short_abandoned,
+            blocked=self.blocked,
+            service_level=_percent(self.within_target, offered),
+            asa=_mean(self.answer_wait, self.handled),
+            average_wait=_mean(self.wait, self.waited),
+            longest_wait=self.longest_wait,
+            aht=_mean(self.handle, self.handled),
+            average_wrap_up=_mean(self.wrap_up, self.handled),
+            fcr=_percent(self.resolved, self.handled),
+            blocked_rate=_percent(self.blocked, self.entered + self.blocked),
+        )
+
+
+_QUEUE_SUMMED = [f for f in QueueSums.__dataclass_fields__ if f != "longest_wait"]
+
+
+def queue_sums(
+    queue: str,
+    calls: Iterable[Interaction],
+    start: datetime,
+    end: datetime,
+    targets: Targets,
+    arrivals: Arrivals,
+) -> QueueSums:
+    """The sums of the calls that came to `queue` in [start, end)."""
+    mine = [c for c in calls if c.queue == queue and _within(c.queued_at, start, end)]
+    entered = [c for c in mine if not c.blocked]
+    short = [
+        c
+        for c in entered
+        if c.answered_at is None
+        and c.abandoned_at is not None
+        and (c.wait_seconds or 0.0) < targets.short_abandon
+    ]
+    shorts = {c.call_id for c in short}
+    offered = [c for c in entered if c.call_id not in shorts]
+    handled = [c for c in offered if c.answered_at is not None]
+    waits = [w for c in offered if (w := c.wait_seconds) is not None]
+    answers = [c.wait_seconds or 0.0 for c in handled]
+    target = targets.service_level(queue)
+    segments = [s for c in handled for s in c.segments]
+    return QueueSums(
+        blocked=len(mine) - len(entered),
+        entered=len(entered),
+        short_abandoned=len(short),
+        handled=len(handled),
+        abandoned=sum(1 for c in offered if c.answered_at is None and c.abandoned_at is not None),
+        within_target=sum(1 for w in answers if w <= target),
+        answer_wait=sum(answers),
+        waited=len(waits),
+        wait=sum(waits),
+        longest_wait=max(waits) if waits else None,
+        handle=sum(s.handle_seconds for s in segments),
+        wrap_up=sum(s.wrap_up_seconds for s in segments),
+        resolved=sum(1 for c in handled if resolved(c, arrivals.repeat_after(c), targets)),
+    )
+
+
+def resolved(call: Interaction, repeat_after: float | None, targets: Targets) -> bool:
+    """FCR's test: the disposition's say, else no repeat call within the window."""
+    if call.resolved is not None:
+        return call.resolved
+    return repeat_after is None or repeat_after >= targets.fcr_window
 
 
 def queue_figures(
@@ -198,51 +301,70 @@ def queue_figures(
 
     `history` holds every call up to `end + fcr_window`, whatever its queue, for the
     repeat test of FCR; by default the calls given."""
-    mine = [c for c in calls if c.queue == queue and _within(c.queued_at, start, end)]
-    blocked = [c for c in mine if c.blocked]
-    entered = [c for c in mine if not c.blocked]
-    short = {
-        c.call_id
-        for c in entered
-        if c.answered_at is None
-        and c.abandoned_at is not None
-        and (c.wait_seconds or 0.0) < targets.short_abandon
-    }
-    offered = [c for c in entered if c.call_id not in short]
-    handled = [c for c in offered if c.answered_at is not None]
-    abandoned = [c for c in offered if c.answered_at is None and c.abandoned_at is not None]
-    waits = [w for c in offered if (w := c.wait_seconds) is not None]
-    answers = [c.wait_seconds or 0.0 for c in handled]
-    target = targets.service_level(queue)
-    segments = [s for c in handled for s in c.segments]
     arrivals = arrivals or Arrivals(history or calls)
-    resolved = [
-        c
-        for c in handled
-        if (c.resolved if c.resolved is not None else not arrivals.repeated(c, targets.fcr_window))
-    ]
-    return QueueFigures(
-        queue=queue,
-        offered=len(offered),
-        handled=len(handled),
-        abandoned=len(abandoned),
-        short_abandoned=len(short),
-        blocked=len(blocked),
-        service_level=_percent(sum(1 for w in answers if w <= target), len(offered)),
-        asa=_mean(answers),
-        average_wait=_mean(waits),
-        longest_wait=max(waits) if waits else None,
-        aht=sum(s.handle_seconds for s in segments) / len(handled) if handled else None,
-        average_wrap_up=(
-            sum(s.wrap_up_seconds for s in segments) / len(handled) if handled else None
-        ),
-        fcr=_percent(len(resolved), len(handled)),
-        blocked_rate=_percent(len(blocked), len(entered) + len(blocked)),
-    )
+    return queue_sums(queue, calls, start, end, targets, arrivals).figures(queue)
 
 
 def _clipped(span: StateSpan, start: datetime, end: datetime) -> float:
     return max((min(span.until, end) - max(span.since, start)).total_seconds(), 0.0)
+
+
+@dataclass(frozen=True)
+class AgentSums:
+    """The agent's answered segments: how many, their handle and wrap-up seconds."""
+
+    handled: int = 0
+    handle: float = 0.0
+    wrap_up: float = 0.0
+
+    def __add__(self, other: AgentSums) -> AgentSums:
+        return AgentSums(
+            self.handled + other.handled, self.handle + other.handle, self.wrap_up + other.wrap_up
+        )
+
+    def figures(
+        self,
+        agent_id: str,
+        spans: Iterable[StateSpan],
+        start: datetime,
+        end: datetime,
+    ) -> AgentFigures:
+        time: dict[str, float] = defaultdict(float)
+        for span in spans:
+            if span.agent_id == agent_id:
+                time[span.state] += _clipped(span, start, end)
+        handling = sum(time[state] for state in HANDLING)
+        staffed = sum(time[state] for state in STAFFED)
+        return AgentFigures(
+            agent_id=agent_id,
+            handled=self.handled,
+            aht=_mean(self.handle, self.handled),
+            average_wrap_up=_mean(self.wrap_up, self.handled),
+            handling_seconds=handling,
+            staffed_seconds=staffed,
+            occupancy=_percent_of(handling, staffed),
+        )
+
+
+def _percent_of(part: float, whole: float) -> float | None:
+    return 100.0 * part / whole if whole else None
+
+
+def agent_sums(
+    agent_id: str, calls: Iterable[Interaction], start: datetime, end: datetime
+) -> AgentSums:
+    """The segments `agent_id` answered in [start, end)."""
+    segments = [
+        s
+        for c in calls
+        for s in c.segments
+        if s.agent_id == agent_id and _within(s.answered_at, start, end)
+    ]
+    return AgentSums(
+        len(segments),
+        sum(s.handle_seconds for s in segments),
+        sum(s.wrap_up_seconds for s in segments),
+    )
 
 
 def agent_figures(
@@ -253,34 +375,30 @@ def agent_figures(
     end: datetime,
 ) -> AgentFigures:
     """One agent's figures: the segments they answered in [start, end), and their time."""
-    segments = [
-        s
-        for c in calls
-        for s in c.segments
-        if s.agent_id == agent_id and _within(s.answered_at, start, end)
-    ]
-    time: dict[str, float] = defaultdict(float)
-    for span in spans:
-        if span.agent_id == agent_id:
-            time[span.state] += _clipped(span, start, end)
-    handling = sum(time[state] for state in HANDLING)
-    staffed = sum(time[state] for state in STAFFED)
-    return AgentFigures(
-        agent_id=agent_id,
-        handled=len(segments),
-        aht=_mean([s.handle_seconds for s in segments]),
-        average_wrap_up=_mean([s.wrap_up_seconds for s in segments]),
-        handling_seconds=handling,
-        staffed_seconds=staffed,
-        occupancy=100.0 * handling / staffed if staffed else None,
-    )
+    return agent_sums(agent_id, calls, start, end).figures(agent_id, spans, start, end)
+
+
+@dataclass(frozen=True)
+class IvrSums:
+    entered: int = 0
+    contained: int = 0
+
+    def __add__(self, other: IvrSums) -> IvrSums:
+        return IvrSums(self.entered + other.entered, self.contained + other.contained)
+
+    def figures(self) -> IvrFigures:
+        return IvrFigures(self.entered, self.contained, _percent(self.contained, self.entered))
 
 
 def ivr_figures(calls: Iterable[Interaction], start: datetime, end: datetime) -> IvrFigures:
     """Containment of the calls that arrived in [start, end) and reached an IVR flow."""
     entered = [c for c in calls if c.ivr and _within(c.arrived_at, start, end)]
-    contained = sum(1 for c in entered if c.self_served)
-    return IvrFigures(len(entered), contained, _percent(contained, len(entered)))
+    return IvrSums(len(entered), sum(1 for c in entered if c.self_served)).figures()
+
+
+def interval_start(moment: datetime, minutes: int) -> datetime:
+    """The start of the `minutes`-long interval, aligned to the hour, holding `moment`."""
+    return moment.replace(minute=moment.minute - moment.minute % minutes, second=0, microsecond=0)
 
 
 def intervals(start: datetime, end: datetime, minutes: int) -> list[tuple[datetime, datetime]]:
@@ -288,7 +406,7 @@ def intervals(start: datetime, end: datetime, minutes: int) -> list[tuple[dateti
     if minutes not in (15, 30, 60):
         raise ValueError("an interval is 15, 30 or 60 minutes")
     step = timedelta(minutes=minutes)
-    first = start.replace(minute=start.minute - start.minute % minutes, second=0, microsecond=0)
+    first = interval_start(start, minutes)
     cuts = []
     moment = first
     while moment < end:

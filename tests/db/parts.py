@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_app.adapters.agent_store import AgentStore, CallbackStore, RoutingStore
@@ -18,6 +19,7 @@ from ari_app.adapters.ari import AriRest
 from ari_app.adapters.cdr_store import CdrStore
 from ari_app.adapters.db import CallStore, TokenStore, Writer
 from ari_app.adapters.interaction_store import InteractionStore
+from ari_app.adapters.kpi_store import KpiStore
 from ari_app.adapters.monitor_store import MonitorStore, SupervisorStore
 from ari_app.adapters.recording_store import RecordingStore
 from ari_app.api.app import create_api
@@ -140,15 +142,33 @@ def records(engine: AsyncEngine, acd: AcdService, writer: Writer | None = None) 
     return {
         "cdrs": CdrStore(engine),
         "interactions": log,
-        "kpis": KpiReports(store, Targets),
+        "kpis": KpiReports(store, KpiStore(engine), Targets),
         "live": log.live,
     }
 
 
-async def drained(writer: Writer) -> None:
+async def drained(writer: Writer, timeout: float = 10.0) -> None:
     """Run the writer until what was submitted so far is written."""
     task = asyncio.create_task(writer.run())
     try:
-        await writer.drain(timeout=10)
+        await writer.drain(timeout=timeout)
     finally:
         task.cancel()
+
+
+def same_figures(got: object, expected: object, where: str) -> None:
+    """Report bodies equal, floats to a part in a billion (sums in another order)."""
+    if isinstance(expected, float):
+        assert got == pytest.approx(expected, rel=1e-9, abs=1e-6), where
+    elif isinstance(expected, dict):
+        assert isinstance(got, dict), where
+        assert got.keys() == expected.keys(), where
+        for name, value in expected.items():
+            same_figures(got[name], value, f"{where}.{name}")
+    elif isinstance(expected, list):
+        assert isinstance(got, list), where
+        assert len(got) == len(expected), (where, got, expected)
+        for n, (one, other) in enumerate(zip(got, expected, strict=True)):
+            same_figures(one, other, f"{where}[{n}]")
+    else:
+        assert got == expected, where

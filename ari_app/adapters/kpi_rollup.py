@@ -1,0 +1,56 @@
+"""The KPI sums of 15-minute intervals, kept added up so that a month's report reads
+a few thousand rows instead of every call.
+
+An interval is added up (adapters/kpi_store.py `materialize`) from the interaction
+records once it is over, under the targets of the moment (service levels, short
+abandon, FCR window), and marked in `kpi_interval`. Any later change to a record
+that counts in a marked interval (a call that was still going, a disposition, a
+repeat call that decides an earlier call's FCR) takes the mark and the sums away
+in the same transaction, and the report adds that interval up from the records
+again until it is marked anew. Sums under other targets are never read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ari_app.adapters.tables import (
+    KpiAgentIntervalRecord,
+    KpiIntervalRecord,
+    KpiIvrIntervalRecord,
+    KpiQueueIntervalRecord,
+)
+
+STEP_US = timedelta(minutes=15) // timedelta(microseconds=1)
+INTERVALS = KpiIntervalRecord.__table__  # type: ignore[attr-defined]
+QUEUE_SUMS = KpiQueueIntervalRecord.__table__  # type: ignore[attr-defined]
+AGENT_SUMS = KpiAgentIntervalRecord.__table__  # type: ignore[attr-defined]
+IVR_SUMS = KpiIvrIntervalRecord.__table__  # type: ignore[attr-defined]
+SUMS = (QUEUE_SUMS, AGENT_SUMS, IVR_SUMS)
+
+
+def bucket_of(moment_us: int) -> int:
+    """The start of the 15-minute interval (aligned to the epoch's hours) holding it."""
+    return moment_us - moment_us % STEP_US
+
+
+async def unmark(connection: AsyncConnection, moments_us: Iterable[int | None]) -> None:
+    """Take away the sums of the marked intervals these moments fall in."""
+    buckets = sorted({bucket_of(m) for m in moments_us if m is not None})
+    if not buckets:
+        return
+    gone = (
+        await connection.execute(
+            delete(INTERVALS)
+            .where(INTERVALS.c.bucket_us.in_(buckets))
+            .returning(INTERVALS.c.bucket_us)
+        )
+    ).all()
+    if gone:
+        marked = [row[0] for row in gone]
+        for table in SUMS:
+            await connection.execute(delete(table).where(table.c.bucket_us.in_(marked)))

@@ -1,0 +1,314 @@
+"""The KPI sums the database adds up are the sums domain/kpi.py's definitions give,
+on generated calls of every kind (answered, transferred, abandoned short and long,
+sent on, blocked, self-served, still waiting, disposed), for any window, interval
+and targets, on SQLite and PostgreSQL. The calls are saved in a shuffled order, so
+a repeat call is noted whether it is saved before or after the call it repeats.
+
+The report itself, with some intervals kept added up (under these targets or
+others) and then changed by late saves (a disposition, a repeat call, a call that
+ends), gives the figures the definitions give over all the calls."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ari_app.adapters.db import Writer
+from ari_app.adapters.interaction_store import (
+    SEGMENTS,
+    TABLE,
+    InteractionStore,
+    record_row,
+)
+from ari_app.adapters.interaction_store import (
+    micros as micros_of,
+)
+from ari_app.adapters.kpi_rollup import INTERVALS, STEP_US, SUMS, bucket_of
+from ari_app.adapters.kpi_store import Cuts, KpiStore
+from ari_app.domain.interaction import Record
+from ari_app.domain.kpi import (
+    AgentSums,
+    Arrivals,
+    Interaction,
+    IvrSums,
+    QueueSums,
+    Segment,
+    Targets,
+    agent_figures,
+    agent_sums,
+    interval_start,
+    intervals,
+    ivr_figures,
+    queue_figures,
+    queue_sums,
+)
+from ari_app.services.kpis import KpiKeeper, KpiReports, ReportAsk, targets_key
+from tests.db.parts import drained, same_figures
+
+T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+QUEUES = ("billing", "sales", "tech")
+AGENTS = ("anna", "ben", "chloe")
+
+
+def _at(rng: random.Random, after: datetime, most: float) -> datetime:
+    """A moment after `after`, whole seconds or not (both kinds reach the edges)."""
+    seconds = rng.choice([rng.randrange(1, int(most) + 1), rng.uniform(0.5, most)])
+    return after + timedelta(seconds=seconds)
+
+
+def _call(n: int, rng: random.Random) -> Interaction:
+    arrived = T0 + timedelta(seconds=rng.choice([rng.randrange(4 * 3600), rng.uniform(0, 14400)]))
+    caller = f"55501{rng.randrange(8)}"  # few callers: repeats happen
+    queue = rng.choice(QUEUES)
+    queued = _at(rng, arrived, 30)
+    fate = rng.choice(["answered", "transferred", "abandoned", "short", "sent_on", "blocked",
+                       "self_served", "waiting", "ivr_only"])  # fmt: skip
+    resolved = rng.choice([None, None, True, False])
+    call_id = f"c{n}"
+    if fate == "self_served":
+        return Interaction(call_id, caller, arrived, _at(rng, arrived, 120), True, True)
+    if fate == "ivr_only":
+        return Interaction(call_id, caller, arrived, _at(rng, arrived, 60), rng.random() < 0.5)
+    ivr = rng.random() < 0.7
+    if fate in ("answered", "transferred"):
+        answered = _at(rng, queued, 60)
+        ended = _at(rng, answered, 400)
+        hold = rng.choice([0.0, 12.5])
+        segments = [Segment(rng.choice(AGENTS), answered, ended, hold, rng.uniform(0, 40))]
+        if fate == "transferred":
+            later = _at(rng, ended, 200)
+            segments.append(Segment(rng.choice(AGENTS), ended, later, 0.0, 10.0))
+            ended = later
+        return Interaction(call_id, caller, arrived, ended, ivr, False, queue, queued, answered,
+                           segments=tuple(segments), resolved=resolved)  # fmt: skip
+    if fate in ("abandoned", "short"):
+        gone = _at(rng, queued, 9 if fate == "short" else 120)
+        return Interaction(call_id, caller, arrived, gone, ivr, False, queue, queued,
+                           abandoned_at=gone)  # fmt: skip
+    if fate == "sent_on":
+        left = _at(rng, queued, 300)
+        return Interaction(call_id, caller, arrived, _at(rng, left, 60), ivr, False, queue,
+                           queued, left_at=left)  # fmt: skip
+    if fate == "blocked":
+        return Interaction(call_id, caller, arrived, _at(rng, queued, 20), ivr, False, queue,
+                           queued, blocked=True)  # fmt: skip
+    return Interaction(call_id, caller, arrived, None, ivr, False, queue, queued)  # waiting
+
+
+def _close(got: object, expected: object) -> None:
+    for name in expected.__dataclass_fields__:  # type: ignore[attr-defined]
+        value, wanted = getattr(got, name), getattr(expected, name)
+        if isinstance(wanted, float):
+            assert value == pytest.approx(wanted, rel=1e-9, abs=1e-6), name
+        else:
+            assert value == wanted, name
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    # no shrinking: each example goes through the database, and a failure prints
+    # its generated calls' seed anyway
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rng=st.randoms(use_true_random=False),
+    count=st.integers(0, 40),
+    window=st.tuples(st.integers(-30, 240), st.integers(1, 300)),
+    interval=st.sampled_from([None, 15, 30, 60]),
+    short=st.sampled_from([0.0, 5.0, 5.5]),
+    fcr_window=st.sampled_from([600.0, 3600.0, 86400.0]),
+    sl=st.dictionaries(st.sampled_from(QUEUES), st.sampled_from([10.0, 20.0, 30.5])),
+)
+async def test_the_database_sums_are_the_definitions(
+    engine: AsyncEngine,
+    rng: random.Random,
+    count: int,
+    window: tuple[int, int],
+    interval: int | None,
+    short: float,
+    fcr_window: float,
+    sl: dict[str, float],
+) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(SEGMENTS.delete())
+        await connection.execute(TABLE.delete())
+    calls = [_call(n, rng) for n in range(count)]
+    store = InteractionStore(engine)
+    for call in rng.sample(calls, len(calls)):
+        await store.save(record_row(Record(call)))
+    start = T0 + timedelta(minutes=window[0])
+    end = start + timedelta(minutes=window[1])
+    targets = Targets(sl, short_abandon=short, fcr_window=fcr_window)
+    if interval:
+        cuts = intervals(start, end, interval)
+        first, step = interval_start(start, interval), timedelta(minutes=interval)
+    else:
+        cuts, first, step = [(start, end)], start, end - start
+    window_cuts = Cuts(start, end, first, step // timedelta(microseconds=1))
+    sums = KpiStore(engine)
+    by_queue = await sums.queue_sums(window_cuts, targets, None)
+    by_agent = await sums.agent_sums(window_cuts, None)
+    by_ivr = await sums.ivr_sums(window_cuts)
+
+    arrivals = Arrivals(calls)
+    for n, (cut_start, cut_end) in enumerate(cuts):
+        for queue in QUEUES:
+            expected = queue_sums(queue, calls, cut_start, cut_end, targets, arrivals)
+            _close(by_queue.get((queue, n), QueueSums()), expected)
+        for agent in AGENTS:
+            _close(
+                by_agent.get((agent, n), AgentSums()),
+                agent_sums(agent, calls, cut_start, cut_end),
+            )
+        arrived = [c for c in calls if c.ivr and cut_start <= c.arrived_at < cut_end]
+        assert by_ivr.get(n, IvrSums()) == IvrSums(
+            len(arrived), sum(1 for c in arrived if c.self_served)
+        )
+    assert {n for _, n in by_queue} <= set(range(len(cuts)))
+
+
+def _late(call: Interaction, rng: random.Random, n: int) -> list[Interaction]:
+    """A change after the sums were kept: disposed, ended, or called again."""
+    kind = rng.choice(["disposed", "again", "ended"])
+    if kind == "disposed" and call.answered_at is not None:
+        return [replace(call, resolved=not call.resolved)]
+    if kind == "ended" and call.ended_at is None:
+        end = (call.queued_at or call.arrived_at) + timedelta(seconds=50)
+        return [replace(call, ended_at=end, abandoned_at=end if call.queued_at else None)]
+    after = (call.ended_at or call.arrived_at) + timedelta(seconds=rng.uniform(1, 900))
+    return [call, Interaction(f"late{n}", call.caller, after, after + timedelta(seconds=9), True)]
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rng=st.randoms(use_true_random=False),
+    count=st.integers(0, 40),
+    window=st.tuples(st.integers(-30, 240), st.integers(1, 300)),
+    interval=st.sampled_from([None, 15, 30, 60]),
+    kept=st.lists(st.tuples(st.integers(-4, 16), st.integers(1, 24)), min_size=1, max_size=4),
+    other_targets=st.sampled_from([False, False, False, True]),
+    late=st.integers(0, 4),
+)
+async def test_a_report_over_kept_and_changed_intervals_is_the_definitions(
+    engine: AsyncEngine,
+    rng: random.Random,
+    count: int,
+    window: tuple[int, int],
+    interval: int | None,
+    kept: list[tuple[int, int]],
+    other_targets: bool,
+    late: int,
+) -> None:
+    async with engine.begin() as connection:
+        for table in (*SUMS, INTERVALS, SEGMENTS, TABLE):
+            await connection.execute(table.delete())
+    calls = {c.call_id: c for c in (_call(n, rng) for n in range(count))}
+    store, sums = InteractionStore(engine), KpiStore(engine)
+    for call in calls.values():
+        await store.save(record_row(Record(call)))
+    targets = Targets({"billing": 15.0}, short_abandon=5.0, fcr_window=3600.0)
+    keep_under = Targets(fcr_window=60.0) if other_targets else targets
+    for first, length in kept:
+        lo = micros_of(T0) + first * STEP_US
+        await sums.keep((lo, lo + length * STEP_US), keep_under, targets_key(keep_under))
+    for n, call in enumerate(rng.sample(list(calls.values()), min(late, len(calls)))):
+        for changed in _late(call, rng, n):
+            calls[changed.call_id] = changed
+            await store.save(record_row(Record(changed)))
+    start = T0 + timedelta(minutes=window[0])
+    end = start + timedelta(minutes=window[1])
+    body = await KpiReports(store, sums, lambda: targets).report(
+        ReportAsk(start, end, interval=interval)
+    )
+
+    everything = list(calls.values())
+    arrivals = Arrivals(everything)
+    queues = sorted(
+        {c.queue for c in everything if c.queue and c.queued_at and start <= c.queued_at < end}
+    )
+    agents = sorted(
+        {s.agent_id for c in everything for s in c.segments if start <= s.answered_at < end}
+    )
+
+    def expected(cut_start: datetime, cut_end: datetime) -> dict[str, object]:
+        return {
+            "from": cut_start,
+            "to": cut_end,
+            "queues": [
+                asdict(queue_figures(q, everything, cut_start, cut_end, targets, arrivals=arrivals))
+                for q in queues
+            ],
+            "agents": [
+                asdict(agent_figures(a, everything, [], cut_start, cut_end)) for a in agents
+            ],
+            "ivr": asdict(ivr_figures(everything, cut_start, cut_end)),
+        }
+
+    wanted = expected(start, end)
+    if interval:
+        wanted["intervals"] = [expected(*cut) for cut in intervals(start, end, interval)]
+    wanted["definitions"] = "ari_app/domain/kpi.py"
+    same_figures(body, wanted, "report")
+
+
+async def test_the_keeper_keeps_what_is_over_and_the_report_stays_thesame_figures(
+    engine: AsyncEngine,
+) -> None:
+    rng = random.Random(11)
+    store, sums = InteractionStore(engine), KpiStore(engine)
+    for n in range(60):
+        await store.save(record_row(Record(_call(n, rng))))
+    targets = Targets({"billing": 15.0})
+    reports = KpiReports(store, sums, lambda: targets)
+    ask = ReportAsk(T0 - timedelta(minutes=7), T0 + timedelta(hours=5), interval=30)
+    before = await reports.report(ask)
+
+    writer = Writer()
+    now = T0 + timedelta(hours=4, minutes=20)  # intervals over for an hour: to 03:15
+    keeper = KpiKeeper(sums, writer, lambda: targets, clock=lambda: now)
+    assert await keeper.catch_up() == 92  # the last 92 days, a day at a time
+    assert await keeper.catch_up() == 0  # not again while those are written
+    await drained(writer)
+    kept = await sums.marked(
+        (micros_of(T0), micros_of(T0 + timedelta(hours=5))), targets_key(targets)
+    )
+    assert kept == [micros_of(T0) + n * STEP_US for n in range(13)]  # 08:00 to 11:15
+    assert await keeper.catch_up() == 0  # nothing new is over
+    same_figures(await reports.report(ask), before, "report")
+
+    # a late disposition unmarks its interval; the next round keeps it again
+    stored = [(await store.get(f"c{n}")) for n in range(60)]
+    answered = next(
+        r.interaction
+        for r in stored
+        if r is not None
+        and r.interaction.answered_at
+        and r.interaction.queued_at
+        and r.interaction.queued_at < T0 + timedelta(hours=3)
+    )
+    assert answered.queued_at is not None
+    await store.save(record_row(Record(replace(answered, resolved=answered.resolved is not True))))
+    bucket = bucket_of(micros_of(answered.queued_at))
+    assert bucket not in await sums.marked((kept[0], kept[-1] + STEP_US), targets_key(targets))
+    assert await keeper.catch_up() == 1
+    await drained(writer)
+    assert bucket in await sums.marked((kept[0], kept[-1] + STEP_US), targets_key(targets))
+    after = await reports.report(ask)
+    async with engine.begin() as connection:
+        for table in (*SUMS, INTERVALS):
+            await connection.execute(table.delete())
+    same_figures(after, await reports.report(ask), "report")  # kept or not, the same figures
+    assert after != before  # the disposition counts
