@@ -413,6 +413,8 @@ async def consume_events(parts: Parts) -> None:
                     _spawn(parts.tasks, recordings.finished(event.name))
                 elif recordings is not None:
                     _spawn(parts.tasks, recordings.failed(event.name, event.cause))
+            elif isinstance(event, stasis.HoldChanged):
+                parts.acd.phone_hold(event.channel_id, event.on)
             elif isinstance(event, stasis.EndpointChanged):
                 parts.acd.endpoint_changed(event.resource, event.online)
             elif isinstance(event, stasis.MonitorLegAnswered):

@@ -87,6 +87,19 @@ class AriRest:
     async def channel(self, channel_id: str) -> dict[str, Any]:
         return dict(await self.request("GET", f"/channels/{channel_id}"))
 
+    async def hold(self, channel_id: str) -> None:
+        """Indicate hold to the channel: a SIP caller hears music on hold."""
+        await self.request("POST", f"/channels/{channel_id}/hold")
+
+    async def unhold(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{channel_id}/hold")
+
+    async def mute(self, channel_id: str, direction: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/mute", direction=direction)
+
+    async def unmute(self, channel_id: str, direction: str) -> None:
+        await self.request("DELETE", f"/channels/{channel_id}/mute", direction=direction)
+
     async def subscribe(self, app: str, event_source: str) -> None:
         await self.request("POST", f"/applications/{app}/subscription", eventSource=event_source)
 

@@ -1,17 +1,18 @@
-"""Call records."""
+"""Call records; a call's transfer to another agent, and hold."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict
 
-from ari_app.adapters.tables import CallPublic
+from ari_app.adapters.tables import ApiToken, CallPublic
 from ari_app.api.agents import AgentId
 from ari_app.api.deps import Authorized, Context
 from ari_app.domain.acd import TransferRefused
+from ari_app.services.acd import HoldRefused
 
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
 
@@ -102,3 +103,30 @@ async def transfer_call(
         code = 409 if call_id in ctx.acd.acd.calls else status.HTTP_404_NOT_FOUND
         raise HTTPException(code, str(exc)) from None
     return TransferStarted(call_id=call_id, agent_id=body.agent_id)
+
+
+class HoldState(BaseModel):
+    call_id: str
+    on_hold: bool  # asked for: the change is made in order with the call's other work
+
+
+async def _hold(ctx: Any, token: ApiToken, call_id: str, on: bool) -> HoldState:
+    try:
+        ctx.acd.hold(call_id, on, f"api {token.name}")
+    except HoldRefused as exc:
+        code = 409 if call_id in ctx.acd.acd.calls else status.HTTP_404_NOT_FOUND
+        raise HTTPException(code, str(exc)) from None
+    return HoldState(call_id=call_id, on_hold=on)
+
+
+@router.post("/{call_id}/hold", status_code=status.HTTP_202_ACCEPTED)
+async def hold_call(ctx: Context, token: Authorized, call_id: str) -> HoldState:
+    """Put the caller on hold: they hear music, the agent and caller no longer hear each
+    other, and the hold time counts in the interaction (AHT includes it)."""
+    return await _hold(ctx, token, call_id, True)
+
+
+@router.delete("/{call_id}/hold", status_code=status.HTTP_202_ACCEPTED)
+async def resume_call(ctx: Context, token: Authorized, call_id: str) -> HoldState:
+    """Take the caller off hold: caller and agent hear each other again."""
+    return await _hold(ctx, token, call_id, False)

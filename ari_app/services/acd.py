@@ -45,7 +45,7 @@ from ari_app.domain.acd import (
     is_callback,
     leg_of,
 )
-from ari_app.domain.agents import AgentEvent, AgentProfile, AgentStatus
+from ari_app.domain.agents import AgentEvent, AgentProfile, AgentState, AgentStatus
 from ari_app.domain.call import Config
 from ari_app.domain.commands import EnterQueue
 from ari_app.domain.ivr.flow import Hangup, Transfer, Voicemail
@@ -99,6 +99,16 @@ class _JoinCustomer:
 
 
 @dataclass(frozen=True)
+class _Hold:
+    call_id: str
+    on: bool
+
+
+class HoldRefused(Exception):
+    """The call is not in a conversation with an agent."""
+
+
+@dataclass(frozen=True)
 class _Store:
     """Store a callback request's row."""
 
@@ -114,12 +124,15 @@ _Work = (
     | _Watch
     | _JoinCustomer
     | _Store
+    | _Hold
 )
 
 
 QUEUE_VARIABLE = "ARI_APP_QUEUE"  # on the caller's channel: the queue, as it was entered
 PROMPTS_VARIABLE = "ARI_APP_PROMPTS"  # what the dialplan says before a queue's ending
 HANDED_VARIABLE = "ARI_APP_HANDED_OVER"  # on the caller's channel: waits for the next agent
+CALLBACK_OVER = ("done", "failed", "cancelled")  # a call back's interaction ends
+HOLD_VARIABLE = "ARI_APP_ON_HOLD"  # on the caller's channel: the agent put them on hold
 
 
 def ending_prompts(node: object) -> str:
@@ -213,6 +226,7 @@ class AcdService:
         self._customer_up: set[str] = set()  # callbacks whose customer answered
         self._announcing: dict[str, str] = {}  # call -> the playback of its announcement
         self._handed: set[str] = set()  # calls handed over: the caller waits in talk-<call>
+        self._on_hold: set[str] = set()  # calls whose caller the service put on hold
         self.recorder: RecordingService | None = None
         self.interactions: InteractionLog | None = None
         self._announcements = 0
@@ -276,6 +290,20 @@ class AcdService:
                 self._spawn_hangup(leg)
         self._announcing.pop(channel_id, None)
 
+    def _callback_dialled(self, call_id: str | None, before: AgentState, after: AgentState) -> None:
+        """An agent answered a callback's ring: the customer is called now, and the call
+        back is an interaction of its own (its caller the customer; no queue)."""
+        if (
+            self.interactions is not None
+            and call_id is not None
+            and is_callback(call_id)
+            and before is AgentState.RESERVED
+            and after is AgentState.ON_CALL
+        ):
+            held = self.acd.calls.get(call_id)
+            number = held.call.caller if held else ""
+            self.interactions.callback_dialled(call_id, number, self._clock())
+
     def _callback_over(self, call_id: str, now: datetime) -> None:
         """One side of a callback is gone: a conversation ends; a call back that was never
         answered (or that the agent gave up on) is tried again later."""
@@ -307,6 +335,46 @@ class AcdService:
             self.acd.router.agent_gone(profile.agent_id)
             event = agent_logic.Reachability(True)
             self._apply(self.acd.agent_event(profile.agent_id, event, self._clock()))
+
+    def hold(self, call_id: str, on: bool, source: str) -> None:
+        """Put the caller on hold (they hear music; neither side hears the other) or take
+        them off it; raises HoldRefused when the call is in no conversation."""
+        if self.conversation(call_id) is None:
+            raise HoldRefused(f"call {call_id!r} is not in a conversation with an agent")
+        self._work.put_nowait((_Hold(call_id, on), source))
+
+    def on_hold(self, call_id: str) -> bool:
+        return call_id in self._on_hold
+
+    def phone_hold(self, channel_id: str, on: bool) -> None:
+        """The agent's phone put the caller on hold, or took them off it (Asterisk plays
+        the caller music itself): the hold time counts."""
+        call_id = self._legs.get(channel_id)
+        if call_id is not None:
+            self._hold_changed(call_id, on, "phone")
+
+    def _hold_changed(self, call_id: str, on: bool, source: str) -> None:
+        if self.interactions is not None:
+            self.interactions.hold_changed(call_id, on, self._clock())
+        log.info("call_hold" if on else "call_unhold", call_id=call_id, source=source)
+
+    async def _set_hold(self, call_id: str, on: bool, source: str = "api") -> None:
+        leg = self._leg_of.get(call_id)
+        if leg is None or (call_id in self._on_hold) == on:
+            return  # the conversation ended, or it is so already
+        caller = self._customer_of.get(call_id, call_id)
+        if on:
+            self._on_hold.add(call_id)
+            await self.ari.mute(caller, "in")
+            await self.ari.mute(leg, "in")
+            await self.ari.hold(caller)
+        else:
+            self._on_hold.discard(call_id)
+            await unless_gone(self.ari.unhold(caller))
+            await unless_gone(self.ari.unmute(caller, "in"))
+            await unless_gone(self.ari.unmute(leg, "in"))
+        await unless_gone(self.ari.set_channel_var(caller, HOLD_VARIABLE, "1" if on else ""))
+        self._hold_changed(call_id, on, source)
 
     def transfer(self, call_id: str, agent_id: str, source: str) -> None:
         """Hand the call's conversation to another agent; raises TransferRefused."""
@@ -394,6 +462,8 @@ class AcdService:
                     await self.recorder.conversation_over(call_id)
             case _DestroyBridge(bridge_id):
                 await self.ari.destroy_bridge(bridge_id)
+            case _Hold(call_id, on):
+                await self._set_hold(call_id, on)
             case _Watch(endpoint):
                 await self.ari.subscribe(self.application, f"endpoint:PJSIP/{endpoint}")
             case RingAgent(call_id, agent_id, endpoint, timeout):
@@ -427,6 +497,7 @@ class AcdService:
                 self._cancel(key)
             case AgentChanged(status, event, before):
                 if self.interactions is not None:
+                    self._callback_dialled(status.call_id, before, status.state)
                     self.interactions.agent_changed(
                         status.agent_id,
                         before.value,
@@ -476,6 +547,8 @@ class AcdService:
                 log.info("callback_connected", call_id=call_id, channel=channel_id)
                 await self._record(call_id)
             case CallbackChanged():
+                if self.interactions is not None and item.state in CALLBACK_OVER:
+                    self.interactions.callback_over(item.call.call_id, self._clock())
                 await self.callbacks.save(self._callback_row(item))
                 log.info("callback", call_id=item.call.call_id, state=item.state,
                          attempts=item.attempts)  # fmt: skip
@@ -575,6 +648,9 @@ class AcdService:
                 # its events (a recording's end among them) come to this application again
                 await unless_gone(self.ari.subscribe(self.application, f"bridge:{bridge['id']}"))
                 self._legs[leg], self._leg_of[call_id] = call_id, leg
+                caller = customers[0] if customers else call_id
+                if await self.ari.channel_var(caller, HOLD_VARIABLE) == "1":
+                    self._on_hold.add(call_id)
                 if customers:
                     self._customers[customers[0]], self._customer_of[call_id] = (
                         call_id,
@@ -637,6 +713,7 @@ class AcdService:
         """The agent leaves the conversation for the next one: their phone is hung up (it
         no longer ends the call), the caller hears music in the same bridge, and the
         recording goes on, its agent's segment closed."""
+        await self._set_hold(call_id, False, "transfer")  # the next agent must hear them
         leg = self._leg_of.pop(call_id, None)
         if leg is not None:
             self._legs.pop(leg, None)
@@ -774,6 +851,7 @@ class AcdService:
 
     def _end(self, call_id: str, now: datetime) -> None:
         self._handed.discard(call_id)
+        self._on_hold.discard(call_id)
         self._apply(self.acd.caller_left(call_id, now))
         self._work.put_nowait((_StopRecordings(call_id), "acd"))
         for bridge in (wait_bridge(call_id), talk_bridge(call_id)):

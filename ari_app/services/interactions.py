@@ -25,6 +25,8 @@ from ari_app.domain.interaction import (
     Blocked,
     Disposed,
     Ended,
+    HoldEnded,
+    HoldStarted,
     InteractionEvent,
     IvrEntered,
     LeftQueue,
@@ -92,6 +94,19 @@ class InteractionLog:
 
     def queued(self, call_id: str, queue: str, at: datetime) -> None:
         self.record(Queued(call_id, at, queue))
+
+    def callback_dialled(self, call_id: str, number: str, at: datetime) -> None:
+        """A call back begins (an agent answered its ring; the customer is dialled): one
+        interaction for all its attempts, each agent's time a segment."""
+        self.record(Arrived(call_id, at, number))
+
+    def callback_over(self, call_id: str, at: datetime) -> None:
+        """The call back talked and ended, was given up, or was cancelled."""
+        self.record(Ended(call_id, at))
+
+    def hold_changed(self, call_id: str, on: bool, at: datetime) -> None:
+        """The agent put the caller on hold, or took them off it."""
+        self.record(HoldStarted(call_id, at) if on else HoldEnded(call_id, at))
 
     def sent_on(self, call_id: str, why: str, at: datetime) -> None:
         """The ACD sent a waiting caller to the queue's ending."""

@@ -95,6 +95,14 @@ class EndpointChanged:
     online: bool
 
 
+@dataclass(frozen=True)
+class HoldChanged:
+    """A phone put its channel's far side on hold, or took it off (a re-INVITE)."""
+
+    channel_id: str
+    on: bool
+
+
 def parse(
     message: dict[str, Any],
 ) -> (
@@ -106,6 +114,7 @@ def parse(
     | EndpointChanged
     | MonitorLegAnswered
     | SnoopStarted
+    | HoldChanged
     | None
 ):
     """The domain event an ARI message stands for, if the call logic uses it."""
@@ -149,6 +158,8 @@ def parse(
         playback = message["playback"]
         call_id = _channel_of(playback.get("target_uri", ""))
         return PromptFinished(call_id, playback["id"]) if call_id else None
+    if kind in ("ChannelHold", "ChannelUnhold"):
+        return HoldChanged(channel["id"], kind == "ChannelHold")
     if kind == "ChannelDtmfReceived":
         return DigitReceived(channel["id"], str(message.get("digit", "")))
     if kind == "ChannelHangupRequest" and not message.get("soft"):

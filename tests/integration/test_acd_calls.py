@@ -410,12 +410,28 @@ async def test_a_caller_who_waited_too_long_is_called_back_when_an_agent_is_free
             done = await _callback(client, request["id"], "done")
             await wait_for_agent(client, "anna", state="available")
         routing = (await client.get(f"/api/v1/calls/{request['id']}/routing")).json()
+        await asyncio.sleep(0.5)  # the records are written behind the calls
+        asked = (await client.get(f"/api/v1/interactions/{call_id}")).json()
+        called_back = (await client.get(f"/api/v1/interactions/{request['id']}")).json()
     messages = carrier_messages(far_end)
     assert "INVITE sip:5557001@127.0.0.2:5060" in messages, messages
     assert "BYE sip:" in messages
     assert anna.said("Call established")
     assert (done["attempts"], done["agent_id"]) == (1, "anna")
     assert [d["agent_id"] for d in routing] == ["anna"]
+    # the caller's call waited and was sent on; the call back is an interaction of its
+    # own, with anna's segment (dialling the caller, then four seconds of talk)
+    assert (asked["queue"], asked["answered_at"], asked["segments"]) == ("callback", None, [])
+    assert asked["left_at"] is not None
+    assert (called_back["caller"], called_back["queue"]) == ("5557001", None)
+    assert called_back["ended_at"] is not None
+    (segment,) = called_back["segments"]
+    talked = datetime.fromisoformat(segment["ended_at"]) - datetime.fromisoformat(
+        segment["answered_at"]
+    )
+    assert segment["agent_id"] == "anna"
+    assert 3.5 <= talked.total_seconds() <= 15, segment
+    assert segment["wrap_up_seconds"] > 0
     assert await _leftovers(acd_service.env) == []
     states = [line for line in acd_service.lines if '"agent_state"' in line and '"anna"' in line]
     seen = [s.split('"state": "')[1].split('"')[0] for s in states]

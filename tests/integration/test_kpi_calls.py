@@ -63,6 +63,7 @@ queues:
     announce_every: null
     alerts: {longest_wait: 3}
 """
+TONE = 1400.0  # what anna's phone sends, where a test listens for her
 ANNA = {"id": "anna", "name": "Anna", "skills": {"sales": 9}, "wrap_up_seconds": 1}
 
 
@@ -198,3 +199,55 @@ async def test_live_stats_and_a_queue_alert_arrive_on_mqtt(
                     break
     assert got[f"ari-app/{name}/agents/anna/state"]["state"] == "available"
     assert got[f"ari-app/{name}/queues/sales/stats"]["waiting"] == 0
+
+
+async def test_a_caller_on_hold_hears_music_not_the_agent_and_the_hold_counts(
+    local_asterisk: LocalAsterisk, center: Service
+) -> None:
+    sip_port = local_asterisk.settings.sip_port
+    async with center.client() as client:
+        sip = (await client.post("/api/v1/agents", json=ANNA)).json()["sip"]
+        async with agent_phone(sip_port, sip["user"], sip["password"], tone=TONE):
+            await client.post("/api/v1/agents/anna/state", json={"state": "available"})
+            await wait_for_agent(client, "anna", reachable=True, state="available")
+            call = asyncio.create_task(
+                place_call(sip_port, number="130", caller="5550401", hang_up_after=16)
+            )
+            await wait_for_agent(client, "anna", state="on_call")
+            row = await _call_of(client, "5550401")
+            await asyncio.sleep(3)
+            held = await client.post(f"/api/v1/calls/{row['id']}/hold")
+            await asyncio.sleep(5)
+            resumed = await client.delete(f"/api/v1/calls/{row['id']}/hold")
+            result = await call
+            await wait_for_agent(client, "anna", state="available")
+            await asyncio.sleep(0.5)  # the record is written behind the call
+            record = (await client.get(f"/api/v1/interactions/{row['id']}")).json()
+            nobody = await client.post("/api/v1/calls/no-such-call/hold")
+            not_talking = await client.post(f"/api/v1/calls/{row['id']}/hold")
+    assert result.returncode == 0, result.output
+    assert (held.status_code, resumed.status_code) == (202, 202), (held.text, resumed.text)
+    assert (nobody.status_code, not_talking.status_code) == (404, 404)
+    (segment,) = record["segments"]
+    assert segment["agent_id"] == "anna"
+    assert 4.0 <= segment["hold_seconds"] <= 6.0, segment
+    # the caller heard anna's tone except while on hold, and music while on hold
+    talked = (
+        datetime.fromisoformat(segment["ended_at"]) - datetime.fromisoformat(segment["answered_at"])
+    ).total_seconds()
+    heard_anna = result.ear.tone_seconds(TONE)
+    assert abs(heard_anna - (talked - segment["hold_seconds"])) < 2.0, (heard_anna, talked)
+    heard_music = result.ear.audio_seconds() - heard_anna
+    # music on hold has quiet passages under the loudness floor: most of the hold is heard
+    assert heard_music >= 0.4 * segment["hold_seconds"], (heard_music, segment)
+
+
+async def _call_of(client: Any, caller: str) -> dict[str, Any]:
+    """The caller's call row, once it is written (behind the call)."""
+    async with asyncio.timeout(10):
+        while True:
+            rows = (await client.get("/api/v1/calls")).json()["items"]
+            found = [row for row in rows if row["caller"] == caller]
+            if found:
+                return found[0]
+            await asyncio.sleep(0.1)

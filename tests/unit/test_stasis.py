@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from ari_app.domain.events import CallArrived, ChannelAnswered, ChannelGone, PromptFinished
-from ari_app.services.stasis import ApplicationReplaced, parse, timestamp
+from ari_app.services.stasis import ApplicationReplaced, HoldChanged, parse, timestamp
 
 CHANNEL = {
     "id": "1795565598.5",
@@ -98,3 +98,9 @@ def test_a_feature_code_from_an_agent_phone_is_not_a_call() -> None:
     assert agent_of("agent-anna") == "anna"
     assert agent_of("carrier") is None
     assert agent_of("agent-Bad!") is None
+
+
+def test_a_phone_holding_or_resuming_its_far_side_is_a_hold_change() -> None:
+    held = parse({"type": "ChannelHold", "channel": CHANNEL, "musicclass": ""})
+    resumed = parse({"type": "ChannelUnhold", "channel": CHANNEL})
+    assert (held, resumed) == (HoldChanged(CHANNEL["id"], True), HoldChanged(CHANNEL["id"], False))
