@@ -153,6 +153,11 @@ class KpiStore:
 
     # -- the sums kept added up (adapters/kpi_rollup.py) --------------------------------
 
+    async def first_arrival(self) -> int | None:
+        """The first record's arrival, in microseconds; None with no record."""
+        rows = await self._rows(select(func.min(TABLE.c.arrived_us)))
+        return rows[0][0] if rows else None
+
     async def marked(self, span: Span, key: str) -> list[int]:
         """The intervals in `span` whose sums are kept under the targets `key`."""
         m = INTERVALS.c

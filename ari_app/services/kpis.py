@@ -37,6 +37,7 @@ MAX_WINDOW = timedelta(days=92)
 MAX_PIECES = 24  # more parts of a window left to add up from the records: all of it
 KEEP_SETTLE = timedelta(hours=1)  # an interval is kept added up this long after it ends
 KEEP_SPAN = 96  # intervals added up in one go (a day)
+KEEP_ROUND = 4  # spans a round, at most
 S = TypeVar("S")
 
 
@@ -200,10 +201,12 @@ class KpiReports:
 
 class KpiKeeper:
     """Keeps the sums of past 15-minute intervals added up, under the current targets,
-    for the last `MAX_WINDOW`: every minute, the intervals over for an hour that are
-    not kept (new, unmarked by a late change, or kept under other targets) are
-    added up, a day at a time, through the writer (after the record changes
-    submitted before)."""
+    for the last `MAX_WINDOW` (from the first record on): every minute, the intervals
+    over for an hour that are not kept (new, unmarked by a late change, or kept
+    under other targets) are added up, a day at a time and a few days a round,
+    through the writer (after the record changes submitted before). A few short
+    writes a minute: a catch-up never holds the database long, so the calls' own
+    writes go on meanwhile."""
 
     def __init__(
         self,
@@ -218,12 +221,16 @@ class KpiKeeper:
         self._pending = 0
 
     async def catch_up(self) -> int:
-        """Submit the intervals to add up; how many spans were submitted."""
+        """Submit this round's intervals to add up; how many spans (days at most)."""
         if self._pending:
             return 0  # the last round is still being written
         now, targets = self._clock(), self.targets()
         key = targets_key(targets)
-        lo, hi = bucket_of(micros(now - MAX_WINDOW)), bucket_of(micros(now - KEEP_SETTLE))
+        first = await self.sums.first_arrival()
+        if first is None:
+            return 0  # no record yet
+        lo = max(bucket_of(micros(now - MAX_WINDOW)), bucket_of(first))
+        hi = bucket_of(micros(now - KEEP_SETTLE))
         kept = set(await self.sums.marked((lo, hi), key))
         spans: list[Span] = []
         for bucket in range(lo, hi, STEP_US):
@@ -234,10 +241,10 @@ class KpiKeeper:
                 spans[-1] = (last[0], bucket + STEP_US)
             else:
                 spans.append((bucket, bucket + STEP_US))
-        for span in spans:
+        for span in spans[-KEEP_ROUND:]:  # the newest first: reports ask for them most
             self._pending += 1
             self.writer.submit("kpi_sums", self._keep, {"span": span, "targets": targets})
-        return len(spans)
+        return min(len(spans), KEEP_ROUND)
 
     async def _keep(self, job: dict[str, Any]) -> None:
         try:
@@ -250,10 +257,10 @@ class KpiKeeper:
 
     async def run(self) -> None:
         while True:
+            await asyncio.sleep(self.every)  # not in the rush of a start
             try:
                 submitted = await self.catch_up()
                 if submitted:
                     log.info("kpi_sums_submitted", spans=submitted)
             except SQLAlchemyError as exc:
                 log.error("kpi_sums_failed", error=repr(exc))
-            await asyncio.sleep(self.every)
