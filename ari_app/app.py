@@ -34,7 +34,7 @@ from ari_app.api.deps import ApiContext
 from ari_app.domain.acd import Acd
 from ari_app.domain.agents import FeatureDialed
 from ari_app.domain.call import Config
-from ari_app.domain.events import ChannelGone, DigitReceived
+from ari_app.domain.events import AgentHungUp, ChannelGone, DigitReceived
 from ari_app.domain.ivr.sounds import SoundCatalog
 from ari_app.domain.kpi import Targets
 from ari_app.domain.routing.config import QueueConfig
@@ -340,6 +340,7 @@ async def build(settings: Settings) -> Parts:
         publish=publish,
     )
     calls.enter_queue = acd.enter
+    acd.agent_hung_up = lambda call_id: calls.handle(AgentHungUp(call_id))
     calls.saved = interactions.call_saved
     acd.interactions = interactions
     interactions.live = live

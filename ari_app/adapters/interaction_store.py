@@ -53,6 +53,11 @@ def row_sums(call: Interaction) -> dict[str, Any]:
     }
 
 
+def row_sums_columns() -> tuple[str, ...]:
+    """The columns `row_sums` fills, and the repeat gap the store keeps."""
+    return (*row_sums(Interaction("", "", EPOCH)), "repeat_after")
+
+
 def segment_rows(call: Interaction) -> list[dict[str, Any]]:
     return _segment_rows(call.call_id, call.segments)
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
-from ari_app.adapters.interaction_store import record_row
+from ari_app.adapters.interaction_store import record_row, row_sums_columns
 from ari_app.adapters.tables import ApiToken
 from ari_app.api.deps import Authorized, Context, holding
 from ari_app.services.kpis import ReportAsk, ReportRefused
@@ -45,13 +45,27 @@ async def kpis(
 
 @router.get("/interactions/{call_id}")
 async def interaction(ctx: Context, _: Readers, call_id: str) -> dict[str, Any]:
-    """One customer call's interaction record: IVR, queue, agents' segments, outcome."""
+    """One customer call's interaction record: the number dialled, the caller, the IVR
+    path and outcome, the queue, wait and answer or abandon, each agent's segment with
+    talk, hold and wrap-up, the disposition, the recordings, the hang-up side and
+    cause."""
     record = ctx.interactions.records.get(call_id) or await ctx.interactions.store.get(call_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no interaction {call_id!r}")
-    row = record_row(record)
-    row.pop("updated_at")
+    row = {key: value for key, value in record_row(record).items() if key not in _INTERNAL}
+    call = await ctx.calls.get(call_id)  # a call back has no call row
+    for name in _FROM_THE_CALL:
+        row[name] = getattr(call, name) if call is not None else None
+    recorder = ctx.acd.recorder
+    found = await recorder.store.find(100, 0, call_id=call_id) if recorder else []
+    row["recordings"] = [recording.id for recording in found]
     return row
+
+
+# kept for the KPI queries and the service's own bookkeeping, not part of the record
+_INTERNAL = frozenset({"updated_at", "open", *row_sums_columns()})
+_FROM_THE_CALL = ("dialled", "flow", "ivr_path", "ivr_outcome", "hangup_side", "hangup_cause",
+                  "hangup_cause_text")  # fmt: skip
 
 
 @router.post("/calls/{call_id}/disposition")

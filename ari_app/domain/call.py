@@ -30,6 +30,7 @@ from ari_app.domain.commands import (
     WatchChannel,
 )
 from ari_app.domain.events import (
+    AgentHungUp,
     CallAdopted,
     CallArrived,
     CallEvent,
@@ -57,6 +58,7 @@ class Phase(StrEnum):
 
 class HangupSide(StrEnum):
     CALLER = "caller"
+    AGENT = "agent"  # the agent hung up the conversation
     SERVICE = "service"
 
 
@@ -293,13 +295,20 @@ def _hanging_up(call: Call, event: CallEvent, now: datetime, config: Config) -> 
     return replace(call, ivr=session), []
 
 
+def _agent_hung_up(call: Call, event: CallEvent, now: datetime, config: Config) -> Moved:
+    """Noted, for the hang-up side; the caller's channel goes next."""
+    return replace(call, hangup_side=HangupSide.AGENT), []
+
+
 def _gone(call: Call, event: CallEvent, now: datetime, config: Config) -> Moved:
     assert isinstance(event, ChannelGone)
     if call.phase is Phase.IVR and call.ivr is not None and call.flow is not None:
         session, _ = engine.step(call.ivr, engine.CallerHungUp(), now, call.flow)
         call = replace(call, ivr=session)
     side: HangupSide | None = HangupSide.CALLER
-    if call.phase is Phase.HANGING_UP:
+    if call.hangup_side is HangupSide.AGENT:
+        side = HangupSide.AGENT  # the ACD hung up the caller after the agent
+    elif call.phase is Phase.HANGING_UP:
         side = HangupSide.SERVICE
     elif event.cause is None:
         side = None  # it ended while nobody watched: we cannot tell who hung up
@@ -348,6 +357,7 @@ TRANSITIONS: dict[tuple[Phase, type[CallEvent]], Handler] = {
     (Phase.LEAVING, ChannelGone): _gone,
     (Phase.HANGING_UP, ChannelGone): _gone,
     (Phase.QUEUED, ChannelGone): _gone,
+    (Phase.QUEUED, AgentHungUp): _agent_hung_up,
 }
 
 

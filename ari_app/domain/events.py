@@ -75,6 +75,13 @@ class LookupReturned:
 
 
 @dataclass(frozen=True)
+class AgentHungUp:
+    """The agent hung up the conversation: the caller's side goes next, by the ACD."""
+
+    call_id: str
+
+
+@dataclass(frozen=True)
 class HangupRequested:
     """The caller's side hung up; the channel goes next. It comes before the end of a
     prompt the hang-up cut short, which must not count as a prompt played out."""
@@ -109,6 +116,7 @@ CallEvent = (
     | IvrTimerFired
     | LookupReturned
     | HangupRequested
+    | AgentHungUp
     | ChannelGone
     | CommandFailed
 )

@@ -229,6 +229,7 @@ class AcdService:
         self._on_hold: set[str] = set()  # calls whose caller the service put on hold
         self.recorder: RecordingService | None = None
         self.interactions: InteractionLog | None = None
+        self.agent_hung_up: Callable[[str], None] | None = None  # told before the caller goes
         self._announcements = 0
 
     # -- what happens (synchronous: the decision is made at once) ---------------------------
@@ -276,6 +277,8 @@ class AcdService:
                 self._callback_over(call_id, now)
             elif waiting is not None and waiting.talking:
                 # the agent hung up: the conversation is over for the caller too
+                if self.agent_hung_up is not None:
+                    self.agent_hung_up(call_id)
                 self._spawn_hangup(call_id)
                 self._end(call_id, now)
             else:

@@ -99,6 +99,9 @@ async def test_a_disposition_is_stored_and_changes_fcr(
         record = (await client.get("/api/v1/interactions/c1")).json()
     assert (record["disposition"], record["resolved"]) == ("paid", True)
     assert [s["agent_id"] for s in record["segments"]] == ["anna"]
+    # no call row was stored for this scripted hour: the call's own fields are empty
+    assert (record["dialled"], record["hangup_side"], record["recordings"]) == (None, None, [])
+    assert not {"open", "arrived_us", "wait_seconds", "repeat_after"} & set(record)
     missing = await client.post("/api/v1/calls/nope/disposition", json={"code": "x"})
     assert missing.status_code == 404
     bad = await client.post("/api/v1/calls/c1/disposition", json={"code": "no spaces"})

@@ -478,8 +478,27 @@ class AgentPhone:
 
     user: str
     folder: Path
+    control_port: int = 0
     lines: list[str] = field(default_factory=list)
     registered: bool = False
+
+    async def command(self, name: str, params: str = "") -> dict[str, Any]:
+        """A command to the phone through baresip's ctrl_tcp (netstring-framed JSON), as
+        a key pressed on it would: `hold`, `resume` during a call."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.control_port)
+        try:
+            body = json.dumps({"command": name, "params": params, "token": name}).encode()
+            writer.write(str(len(body)).encode() + b":" + body + b",")
+            await writer.drain()
+            async with asyncio.timeout(5):
+                size = int((await reader.readuntil(b":"))[:-1])
+                reply = json.loads(await reader.readexactly(size))
+        finally:
+            writer.close()
+            await writer.wait_closed()
+        if not reply.get("ok"):
+            raise AssertionError(f"{self.user}: {name} refused: {reply}")
+        return dict(reply)
 
     @property
     def heard(self) -> Path:
@@ -495,10 +514,12 @@ class AgentPhone:
 
 async def _baresip(folder: Path, user: str) -> tuple[AgentPhone, asyncio.subprocess.Process, Any]:
     """Start baresip on a fresh SIP port; return once it registered or stopped."""
+    control = free_port()
     (folder / "config").write_text(
         f"sip_listen 127.0.0.1:{free_port(socket.SOCK_DGRAM)}\n"
         "module_path /usr/lib/baresip/modules\n"
         "module g711.so\nmodule aufile.so\nmodule account.so\nmodule menu.so\n"
+        f"module ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{control}\n"
         f"module sndfile.so\nsnd_path {folder}\n"
         f"audio_source aufile,{folder}/speech.wav\n"
         f"audio_player aufile,{folder}/heard.wav\n"
@@ -510,7 +531,7 @@ async def _baresip(folder: Path, user: str) -> tuple[AgentPhone, asyncio.subproc
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
-    phone = AgentPhone(user, folder)
+    phone = AgentPhone(user, folder, control)
 
     async def read() -> None:
         assert process.stdout is not None

@@ -17,6 +17,8 @@ import pytest
 
 from ari_app.adapters.asterisk_local import LocalAsterisk
 from tests.integration.telephony import (
+    AgentPhone,
+    CallResult,
     Service,
     agent_phone,
     center_service,
@@ -204,30 +206,24 @@ async def test_live_stats_and_a_queue_alert_arrive_on_mqtt(
 async def test_a_caller_on_hold_hears_music_not_the_agent_and_the_hold_counts(
     local_asterisk: LocalAsterisk, center: Service
 ) -> None:
-    sip_port = local_asterisk.settings.sip_port
-    async with center.client() as client:
-        sip = (await client.post("/api/v1/agents", json=ANNA)).json()["sip"]
-        async with agent_phone(sip_port, sip["user"], sip["password"], tone=TONE):
-            await client.post("/api/v1/agents/anna/state", json={"state": "available"})
-            await wait_for_agent(client, "anna", reachable=True, state="available")
-            call = asyncio.create_task(
-                place_call(sip_port, number="130", caller="5550401", hang_up_after=16)
-            )
-            await wait_for_agent(client, "anna", state="on_call")
-            row = await _call_of(client, "5550401")
-            await asyncio.sleep(3)
-            held = await client.post(f"/api/v1/calls/{row['id']}/hold")
-            await asyncio.sleep(5)
-            resumed = await client.delete(f"/api/v1/calls/{row['id']}/hold")
-            result = await call
-            await wait_for_agent(client, "anna", state="available")
-            await asyncio.sleep(0.5)  # the record is written behind the call
-            record = (await client.get(f"/api/v1/interactions/{row['id']}")).json()
-            nobody = await client.post("/api/v1/calls/no-such-call/hold")
-            not_talking = await client.post(f"/api/v1/calls/{row['id']}/hold")
+    async with (
+        center.client() as client,
+        _talking_to_anna(client, local_asterisk, "5550401", 16) as (_, call, row),
+    ):
+        await asyncio.sleep(3)
+        held = await client.post(f"/api/v1/calls/{row['id']}/hold")
+        await asyncio.sleep(5)
+        resumed = await client.delete(f"/api/v1/calls/{row['id']}/hold")
+        result, record = await _over(client, call, row["id"])
+        nobody = await client.post("/api/v1/calls/no-such-call/hold")
+        not_talking = await client.post(f"/api/v1/calls/{row['id']}/hold")
     assert result.returncode == 0, result.output
     assert (held.status_code, resumed.status_code) == (202, 202), (held.text, resumed.text)
     assert (nobody.status_code, not_talking.status_code) == (404, 404)
+    # the record joins the call's own fields
+    assert (record["dialled"], record["caller"], record["queue"]) == ("130", "5550401", "sales")
+    assert (record["ivr_outcome"], record["hangup_side"]) == ("queued", "caller"), record
+    assert [step["node"] for step in record["ivr_path"]] == ["queue"]
     (segment,) = record["segments"]
     assert segment["agent_id"] == "anna"
     assert 4.0 <= segment["hold_seconds"] <= 6.0, segment
@@ -240,6 +236,52 @@ async def test_a_caller_on_hold_hears_music_not_the_agent_and_the_hold_counts(
     heard_music = result.ear.audio_seconds() - heard_anna
     # music on hold has quiet passages under the loudness floor: most of the hold is heard
     assert heard_music >= 0.4 * segment["hold_seconds"], (heard_music, segment)
+
+
+async def test_a_hold_pressed_on_the_agents_phone_counts(
+    local_asterisk: LocalAsterisk, center: Service
+) -> None:
+    async with (
+        center.client() as client,
+        _talking_to_anna(client, local_asterisk, "5550402", 14) as (anna, call, row),
+    ):
+        await asyncio.sleep(3)
+        await anna.command("hold")  # a re-INVITE: Asterisk plays the caller music
+        await asyncio.sleep(4)
+        await anna.command("resume")
+        result, record = await _over(client, call, row["id"])
+    assert result.returncode == 0, result.output
+    (segment,) = record["segments"]
+    assert 3.0 <= segment["hold_seconds"] <= 5.0, segment
+    assert any('"call_hold"' in line and '"phone"' in line for line in center.lines)
+
+
+@contextlib.asynccontextmanager
+async def _talking_to_anna(
+    client: Any, local_asterisk: LocalAsterisk, caller: str, hang_up_after: float
+) -> AsyncIterator[tuple[AgentPhone, asyncio.Task[CallResult], dict[str, Any]]]:
+    """Anna (her phone sends a tone) talking to a caller who hangs up after so long: her
+    phone, the call, and its row."""
+    sip_port = local_asterisk.settings.sip_port
+    sip = (await client.post("/api/v1/agents", json=ANNA)).json()["sip"]
+    async with agent_phone(sip_port, sip["user"], sip["password"], tone=TONE) as anna:
+        await client.post("/api/v1/agents/anna/state", json={"state": "available"})
+        await wait_for_agent(client, "anna", reachable=True, state="available")
+        call = asyncio.create_task(
+            place_call(sip_port, number="130", caller=caller, hang_up_after=hang_up_after)
+        )
+        await wait_for_agent(client, "anna", state="on_call")
+        yield anna, call, await _call_of(client, caller)
+
+
+async def _over(
+    client: Any, call: asyncio.Task[CallResult], call_id: str
+) -> tuple[CallResult, dict[str, Any]]:
+    """The call's end, and its interaction record once anna has wrapped it up."""
+    result = await call
+    await wait_for_agent(client, "anna", state="available")
+    await asyncio.sleep(0.5)  # the record is written behind the call
+    return result, (await client.get(f"/api/v1/interactions/{call_id}")).json()
 
 
 async def _call_of(client: Any, caller: str) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from ari_app.domain.commands import (
     WatchChannel,
 )
 from ari_app.domain.events import (
+    AgentHungUp,
     CallAdopted,
     CallArrived,
     CallEvent,
@@ -398,7 +399,14 @@ def test_a_queue_the_acd_has_takes_the_caller_and_the_call_waits_with_it() -> No
         assert step(call, event, T0, config) == (call, [])
     ended, commands = step(call, ChannelGone("c1", 16, "Normal Clearing"), T0, config)
     assert ended is None or ended.phase is Phase.ENDED
-    assert any(isinstance(c, SaveCall) for c in commands)
+    (saved,) = [c for c in commands if isinstance(c, SaveCall)]
+    assert saved.call.hangup_side is HangupSide.CALLER
+    # the agent hung up first (the ACD says so before it hangs up the caller)
+    noted, nothing = step(call, AgentHungUp("c1"), T0, config)
+    assert nothing == []
+    _, commands = step(noted, ChannelGone("c1", 16, "Normal Clearing"), T0, config)
+    (saved,) = [c for c in commands if isinstance(c, SaveCall)]
+    assert saved.call.hangup_side is HangupSide.AGENT
 
 
 def test_a_queued_call_adopted_after_a_restart_is_left_where_it_is() -> None:
