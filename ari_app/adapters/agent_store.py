@@ -9,6 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_app.adapters.db import upsert, utc
+from ari_app.adapters.interaction_store import micros
+from ari_app.adapters.kpi_rollup import unmark_from
 from ari_app.adapters.tables import (
     AgentEventRecord,
     AgentRecord,
@@ -83,6 +85,7 @@ class AgentStore:
                 upsert(self.engine, AgentStateRecord.__table__, state, "agent_id")
             )
             await connection.execute(AgentEventRecord.__table__.insert().values(**event))  # type: ignore[attr-defined]
+            await unmark_from(connection, micros(event["at"]))
 
     async def events(self, agent_id: str, limit: int = 50) -> list[AgentEventRecord]:
         async with self.engine.connect() as connection:

@@ -11,13 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ari_app.adapters.db import upsert, utc
 from ari_app.adapters.kpi_rollup import unmark
-from ari_app.adapters.tables import AgentEventRecord, InteractionRecord, InteractionSegmentRecord
+from ari_app.adapters.tables import (
+    AgentEventRecord,
+    AgentRecord,
+    InteractionRecord,
+    InteractionSegmentRecord,
+)
 from ari_app.domain.interaction import Record
 from ari_app.domain.kpi import Interaction, Segment
 
 TABLE = InteractionRecord.__table__  # type: ignore[attr-defined]
 SEGMENTS = InteractionSegmentRecord.__table__  # type: ignore[attr-defined]
 AGENT_EVENTS = AgentEventRecord.__table__  # type: ignore[attr-defined]
+AGENTS = AgentRecord.__table__  # type: ignore[attr-defined]
 _SCALARS = [f.name for f in fields(Interaction) if f.name != "segments"]
 
 
@@ -233,29 +239,44 @@ class InteractionStore:
         return [record.interaction for record in await self._records(query)]
 
     async def agent_changes(
-        self, start: datetime, end: datetime
+        self, start: datetime, end: datetime, agent: str | None = None
     ) -> dict[str, list[tuple[datetime, str]]]:
-        """Each agent's state changes in [start, end), after the last one before `start`
-        (the state the agent was in when the window opened)."""
-        columns = (AGENT_EVENTS.c.agent_id, AGENT_EVENTS.c.at, AGENT_EVENTS.c.to_state)
-        last = (
-            select(func.max(AGENT_EVENTS.c.id).label("id"))
-            .where(AGENT_EVENTS.c.at < start)
-            .group_by(AGENT_EVENTS.c.agent_id)
-            .subquery()
-        )
-        before = select(*columns).join(last, AGENT_EVENTS.c.id == last.c.id)
-        within = (
-            select(*columns)
-            .where(AGENT_EVENTS.c.at >= start, AGENT_EVENTS.c.at < end)
-            .order_by(AGENT_EVENTS.c.at, AGENT_EVENTS.c.id)
-        )
         async with self.engine.connect() as connection:
-            rows = [*(await connection.execute(before)).all()]
-            rows += (await connection.execute(within)).all()
-        changes: dict[str, list[tuple[datetime, str]]] = {}
-        for agent_id, at, state in rows:
-            moment = utc(at)
-            assert moment is not None
-            changes.setdefault(agent_id, []).append((moment, state))
-        return changes
+            return await agent_changes(connection, start, end, agent)
+
+
+async def agent_changes(
+    connection: AsyncConnection, start: datetime, end: datetime, agent: str | None = None
+) -> dict[str, list[tuple[datetime, str]]]:
+    """Each agent's state changes in [start, end), after the last one before `start`
+    (the state the agent was in when the window opened): every agent with a profile or
+    a change in the window, or only `agent`. Read by time, each agent's last change
+    before by its own index entry, so the cost follows the window, not the history."""
+    e = AGENT_EVENTS.c
+    within = select(e.agent_id, e.at, e.to_state).where(e.at >= start, e.at < end)
+    if agent is not None:
+        within = within.where(e.agent_id == agent)
+    found = (await connection.execute(within.order_by(e.at, e.id))).all()
+    if agent is not None:
+        who = {agent}
+    else:
+        profiles = (await connection.execute(select(AGENTS.c.id))).all()
+        who = {row[0] for row in profiles} | {row[0] for row in found}
+    rows = []
+    for agent_id in sorted(who):
+        last = (
+            await connection.execute(
+                select(e.agent_id, e.at, e.to_state)
+                .where(e.agent_id == agent_id, e.at < start)
+                .order_by(e.at.desc(), e.id.desc())
+                .limit(1)
+            )
+        ).first()
+        if last is not None:
+            rows.append(last)
+    changes: dict[str, list[tuple[datetime, str]]] = {}
+    for agent_id, at, state in [*rows, *found]:
+        moment = utc(at)
+        assert moment is not None
+        changes.setdefault(agent_id, []).append((moment, state))
+    return changes

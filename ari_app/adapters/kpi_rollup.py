@@ -7,7 +7,9 @@ abandon, FCR window), and marked in `kpi_interval`. Any later change to a record
 that counts in a marked interval (a call that was still going, a disposition, a
 repeat call that decides an earlier call's FCR) takes the mark and the sums away
 in the same transaction, and the report adds that interval up from the records
-again until it is marked anew. Sums under other targets are never read.
+again until it is marked anew. Sums under other targets are never read. An agent's
+state change written late (the database was away) takes away every marked
+interval from its moment on.
 """
 
 from __future__ import annotations
@@ -47,6 +49,23 @@ async def unmark(connection: AsyncConnection, moments_us: Iterable[int | None]) 
         await connection.execute(
             delete(INTERVALS)
             .where(INTERVALS.c.bucket_us.in_(buckets))
+            .returning(INTERVALS.c.bucket_us)
+        )
+    ).all()
+    if gone:
+        marked = [row[0] for row in gone]
+        for table in SUMS:
+            await connection.execute(delete(table).where(table.c.bucket_us.in_(marked)))
+
+
+async def unmark_from(connection: AsyncConnection, moment_us: int) -> None:
+    """Take away the sums of every marked interval from this moment's on: an agent's
+    state change counts until their next one. Written as it happens, the change is
+    newer than any kept interval, and nothing is taken away."""
+    gone = (
+        await connection.execute(
+            delete(INTERVALS)
+            .where(INTERVALS.c.bucket_us >= bucket_of(moment_us))
             .returning(INTERVALS.c.bucket_us)
         )
     ).all()

@@ -11,17 +11,22 @@ window's edges and the interval cuts are exact on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, case, delete, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ari_app.adapters.interaction_store import SEGMENTS, TABLE, micros
+from ari_app.adapters.interaction_store import EPOCH, SEGMENTS, TABLE, agent_changes, micros
 from ari_app.adapters.kpi_rollup import AGENT_SUMS, INTERVALS, IVR_SUMS, QUEUE_SUMS, STEP_US, SUMS
-from ari_app.domain.kpi import AgentSums, IvrSums, QueueSums, Targets
+from ari_app.domain.interaction import agent_spans
+from ari_app.domain.kpi import AgentSums, IvrSums, QueueSums, Targets, state_times
 
 Span = tuple[int, int]  # [from, to) in microseconds since the epoch
+
+
+def moment(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,29 @@ class KpiStore:
         )
         return {row[0]: IvrSums(*row[1:]) for row in await self._rows(query)}
 
+    async def state_sums(
+        self, cuts: Cuts, agent: str | None, span: Span | None = None
+    ) -> dict[tuple[str, int], AgentSums]:
+        """(agent, interval) -> the agent's time handling calls and staffed, from their
+        state changes (only `agent`'s, when given)."""
+        lo, hi = span or cuts.span
+        start, end = moment(lo), moment(hi)
+        async with self.engine.connect() as connection:
+            changes = await agent_changes(connection, start, end, agent)
+        first, step = micros(cuts.first), cuts.step_us
+        found: dict[tuple[str, int], AgentSums] = {}
+        numbers = range((lo - first) // step, (hi - 1 - first) // step + 1)
+        cuts_ = [
+            (moment(max(lo, first + n * step)), moment(min(hi, first + (n + 1) * step)))
+            for n in numbers
+        ]
+        for agent_id, moves in changes.items():
+            times = state_times(agent_spans(agent_id, moves, end), cuts_)
+            for n, time in zip(numbers, times, strict=True):
+                if time:
+                    found[(agent_id, n)] = time
+        return found
+
     # -- the sums kept added up (adapters/kpi_rollup.py) --------------------------------
 
     async def first_arrival(self) -> int | None:
@@ -193,7 +221,15 @@ class KpiStore:
         a = AGENT_SUMS.c
         bucket = cuts.bucket(a.bucket_us).label("bucket")
         query = (
-            select(a.agent_id, bucket, func.sum(a.handled), func.sum(a.handle), func.sum(a.wrap_up))
+            select(
+                a.agent_id,
+                bucket,
+                func.sum(a.handled),
+                func.sum(a.handle),
+                func.sum(a.wrap_up),
+                func.sum(a.handling),
+                func.sum(a.staffed),
+            )
             .where(a.bucket_us >= span[0], a.bucket_us < span[1], a.targets == key)
             .group_by(a.agent_id, bucket)
         )
@@ -219,6 +255,8 @@ class KpiStore:
         cuts = Cuts(first, first, first, STEP_US)
         queues = await self.queue_sums(cuts, targets, None, span)
         agents = await self.agent_sums(cuts, None, span)
+        for key_, time in (await self.state_sums(cuts, None, span)).items():
+            agents[key_] = agents[key_] + time if key_ in agents else time
         ivr = await self.ivr_sums(cuts, span)
 
         def at(n: int) -> int:

@@ -368,6 +368,8 @@ class KpiAgentIntervalRecord(SQLModel, table=True):
     handled: int
     handle: float
     wrap_up: float
+    handling: float  # seconds on call or in wrap-up
+    staffed: float  # seconds logged in and not paused
 
 
 class KpiIvrIntervalRecord(SQLModel, table=True):

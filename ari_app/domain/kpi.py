@@ -40,7 +40,7 @@ Agent figures:
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -311,39 +311,71 @@ def _clipped(span: StateSpan, start: datetime, end: datetime) -> float:
 
 @dataclass(frozen=True)
 class AgentSums:
-    """The agent's answered segments: how many, their handle and wrap-up seconds."""
+    """The agent's answered segments (how many, their handle and wrap-up seconds) and
+    their time on call or in wrap-up (handling) and logged in and not paused (staffed)."""
 
     handled: int = 0
     handle: float = 0.0
     wrap_up: float = 0.0
+    handling: float = 0.0
+    staffed: float = 0.0
 
     def __add__(self, other: AgentSums) -> AgentSums:
         return AgentSums(
-            self.handled + other.handled, self.handle + other.handle, self.wrap_up + other.wrap_up
+            self.handled + other.handled,
+            self.handle + other.handle,
+            self.wrap_up + other.wrap_up,
+            self.handling + other.handling,
+            self.staffed + other.staffed,
         )
 
-    def figures(
-        self,
-        agent_id: str,
-        spans: Iterable[StateSpan],
-        start: datetime,
-        end: datetime,
-    ) -> AgentFigures:
-        time: dict[str, float] = defaultdict(float)
-        for span in spans:
-            if span.agent_id == agent_id:
-                time[span.state] += _clipped(span, start, end)
-        handling = sum(time[state] for state in HANDLING)
-        staffed = sum(time[state] for state in STAFFED)
+    def __bool__(self) -> bool:
+        return bool(self.handled or self.handling or self.staffed)
+
+    def figures(self, agent_id: str) -> AgentFigures:
         return AgentFigures(
             agent_id=agent_id,
             handled=self.handled,
             aht=_mean(self.handle, self.handled),
             average_wrap_up=_mean(self.wrap_up, self.handled),
-            handling_seconds=handling,
-            staffed_seconds=staffed,
-            occupancy=_percent_of(handling, staffed),
+            handling_seconds=self.handling,
+            staffed_seconds=self.staffed,
+            occupancy=_percent_of(self.handling, self.staffed),
         )
+
+
+def state_times(
+    spans: Iterable[StateSpan], cuts: Sequence[tuple[datetime, datetime]]
+) -> list[AgentSums]:
+    """`state_time` in each of the cuts (in order, not overlapping), each span visiting
+    only the cuts it overlaps."""
+    handling, staffed = [0.0] * len(cuts), [0.0] * len(cuts)
+    ends = [end for _, end in cuts]
+    for span in spans:
+        kind = HANDLING if span.state in HANDLING else STAFFED if span.state in STAFFED else None
+        if kind is None:
+            continue
+        n = bisect_right(ends, span.since)
+        while n < len(cuts) and cuts[n][0] < span.until:
+            seconds = max(
+                (min(span.until, cuts[n][1]) - max(span.since, cuts[n][0])).total_seconds(), 0.0
+            )
+            staffed[n] += seconds
+            if kind is HANDLING:
+                handling[n] += seconds
+            n += 1
+    return [AgentSums(handling=h, staffed=s) for h, s in zip(handling, staffed, strict=True)]
+
+
+def state_time(spans: Iterable[StateSpan], start: datetime, end: datetime) -> AgentSums:
+    """The time of an agent's state spans within [start, end): handling and staffed."""
+    time: dict[str, float] = defaultdict(float)
+    for span in spans:
+        time[span.state] += _clipped(span, start, end)
+    return AgentSums(
+        handling=sum(time[state] for state in HANDLING),
+        staffed=sum(time[state] for state in STAFFED),
+    )
 
 
 def _percent_of(part: float, whole: float) -> float | None:
@@ -375,7 +407,9 @@ def agent_figures(
     end: datetime,
 ) -> AgentFigures:
     """One agent's figures: the segments they answered in [start, end), and their time."""
-    return agent_sums(agent_id, calls, start, end).figures(agent_id, spans, start, end)
+    mine = [span for span in spans if span.agent_id == agent_id]
+    sums = agent_sums(agent_id, calls, start, end) + state_time(mine, start, end)
+    return sums.figures(agent_id)
 
 
 @dataclass(frozen=True)

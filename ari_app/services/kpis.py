@@ -26,7 +26,6 @@ from ari_app.adapters.db import Writer
 from ari_app.adapters.interaction_store import InteractionStore, micros
 from ari_app.adapters.kpi_rollup import STEP_US, bucket_of
 from ari_app.adapters.kpi_store import Cuts, KpiStore, Span
-from ari_app.domain.interaction import agent_spans
 from ari_app.domain.kpi import AgentSums, IvrSums, QueueSums, Targets, interval_start, intervals
 from ari_app.domain.routing.config import QueueConfig
 from ari_app.settings import Settings
@@ -129,6 +128,7 @@ class KpiReports:
         for part in parts:
             _add(by_queue, await self.sums.queue_sums(window, targets, ask.queue, part))
             _add(by_agent, await self.sums.agent_sums(window, ask.agent, part))
+            _add(by_agent, await self.sums.state_sums(window, ask.agent, part))
             _add(by_ivr, await self.sums.ivr_sums(window, part))
         return by_queue, by_agent, by_ivr
 
@@ -151,10 +151,7 @@ class KpiReports:
             cuts, step, first = [(ask.start, ask.end)], ask.end - ask.start, ask.start
         window = Cuts(ask.start, ask.end, first, step // timedelta(microseconds=1))
         by_queue, by_agent, by_ivr = await self._sums(window, targets, ask)
-        changes = await self.store.agent_changes(ask.start, ask.end)
         queues = [ask.queue] if ask.queue else sorted({q for q, _ in by_queue})
-        agents = [ask.agent] if ask.agent else sorted({a for a, _ in by_agent} | set(changes))
-        spans = {agent: agent_spans(agent, changes.get(agent, []), ask.end) for agent in agents}
 
         def figures(
             start: datetime,
@@ -167,7 +164,7 @@ class KpiReports:
                 "from": start,
                 "to": end,
                 "queues": [asdict(queue_sums(q).figures(q)) for q in queues],
-                "agents": [asdict(agent_sums(a).figures(a, spans[a], start, end)) for a in agents],
+                "agents": [asdict(agent_sums(a).figures(a)) for a in agents],
                 "ivr": asdict(ivr.figures()),
             }
 
@@ -177,6 +174,8 @@ class KpiReports:
             whole_queue[queue] += sums
         for (agent, _), agent_sums in by_agent.items():
             whole_agent[agent] += agent_sums
+        # the agents who answered or were logged in in the window (or the one asked for)
+        agents = [ask.agent] if ask.agent else sorted(a for a, sums in whole_agent.items() if sums)
         body = figures(
             ask.start,
             ask.end,

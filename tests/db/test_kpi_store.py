@@ -18,19 +18,22 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ari_app.adapters.agent_store import AgentStore
 from ari_app.adapters.db import Writer
 from ari_app.adapters.interaction_store import (
+    AGENT_EVENTS,
     SEGMENTS,
     TABLE,
     InteractionStore,
     record_row,
 )
+from ari_app.adapters.interaction_store import AGENTS as PROFILES
 from ari_app.adapters.interaction_store import (
     micros as micros_of,
 )
 from ari_app.adapters.kpi_rollup import INTERVALS, STEP_US, SUMS, bucket_of
 from ari_app.adapters.kpi_store import Cuts, KpiStore
-from ari_app.domain.interaction import Record
+from ari_app.domain.interaction import Record, agent_spans
 from ari_app.domain.kpi import (
     AgentSums,
     Arrivals,
@@ -46,6 +49,7 @@ from ari_app.domain.kpi import (
     ivr_figures,
     queue_figures,
     queue_sums,
+    state_time,
 )
 from ari_app.services.kpis import KpiKeeper, KpiReports, ReportAsk, targets_key
 from tests.db.parts import drained, same_figures
@@ -169,6 +173,33 @@ async def test_the_database_sums_are_the_definitions(
     assert {n for _, n in by_queue} <= set(range(len(cuts)))
 
 
+async def _agents_at_work(
+    engine: AsyncEngine, rng: random.Random
+) -> dict[str, list[tuple[datetime, str]]]:
+    """Each agent's profile and a few hours of state changes (from before the calls on),
+    stored as the ACD stores them; the changes, in order."""
+    states = ["available", "reserved", "on_call", "wrap_up", "paused", "logged_out"]
+    changes: dict[str, list[tuple[datetime, str]]] = {}
+    rows = []
+    for agent in AGENTS:
+        moment = T0 - timedelta(minutes=rng.uniform(0, 90))
+        changes[agent] = []
+        while moment < T0 + timedelta(hours=6) and len(changes[agent]) < 30:
+            changes[agent].append((moment, rng.choice(states)))
+            moment += timedelta(seconds=rng.choice([rng.uniform(5, 1800), rng.randrange(1, 900)]))
+        rows += [{"agent_id": agent, "at": at, "event": "e", "from_state": "", "to_state": state,
+                  "reason": "", "source": "acd"} for at, state in changes[agent]]  # fmt: skip
+    rows.sort(key=lambda row: row["at"])  # ids in the order of time, as the ACD writes them
+    now = datetime.now(UTC)
+    async with engine.begin() as connection:
+        profiles = [{"id": a, "name": a, "team": "", "skills": {}, "wrap_up_seconds": 0,
+                     "sip_digest": "0" * 32, "created_at": now, "updated_at": now}
+                    for a in AGENTS]  # fmt: skip
+        await connection.execute(PROFILES.insert(), profiles)
+        await connection.execute(AGENT_EVENTS.insert(), rows)
+    return changes
+
+
 def _late(call: Interaction, rng: random.Random, n: int) -> list[Interaction]:
     """A change after the sums were kept: disposed, ended, or called again."""
     kind = rng.choice(["disposed", "again", "ended"])
@@ -202,12 +233,13 @@ async def test_a_report_over_kept_and_changed_intervals_is_the_definitions(
     late: int,
 ) -> None:
     async with engine.begin() as connection:
-        for table in (*SUMS, INTERVALS, SEGMENTS, TABLE):
+        for table in (*SUMS, INTERVALS, SEGMENTS, TABLE, AGENT_EVENTS, PROFILES):
             await connection.execute(table.delete())
     calls = {c.call_id: c for c in (_call(n, rng) for n in range(count))}
     store, sums = InteractionStore(engine), KpiStore(engine)
     for call in calls.values():
         await store.save(record_row(Record(call)))
+    changes = await _agents_at_work(engine, rng)
     targets = Targets({"billing": 15.0}, short_abandon=5.0, fcr_window=3600.0)
     keep_under = Targets(fcr_window=60.0) if other_targets else targets
     for first, length in kept:
@@ -228,9 +260,9 @@ async def test_a_report_over_kept_and_changed_intervals_is_the_definitions(
     queues = sorted(
         {c.queue for c in everything if c.queue and c.queued_at and start <= c.queued_at < end}
     )
-    agents = sorted(
-        {s.agent_id for c in everything for s in c.segments if start <= s.answered_at < end}
-    )
+    spans = [span for a in AGENTS for span in agent_spans(a, changes[a], T0 + timedelta(days=1))]
+    agents = [a for a in AGENTS if agent_sums(a, everything, start, end) + state_time(
+        [s for s in spans if s.agent_id == a], start, end)]  # fmt: skip
 
     def expected(cut_start: datetime, cut_end: datetime) -> dict[str, object]:
         return {
@@ -241,7 +273,7 @@ async def test_a_report_over_kept_and_changed_intervals_is_the_definitions(
                 for q in queues
             ],
             "agents": [
-                asdict(agent_figures(a, everything, [], cut_start, cut_end)) for a in agents
+                asdict(agent_figures(a, everything, spans, cut_start, cut_end)) for a in agents
             ],
             "ivr": asdict(ivr_figures(everything, cut_start, cut_end)),
         }
@@ -271,9 +303,8 @@ async def test_the_keeper_keeps_what_is_over_and_the_report_stays_thesame_figure
     assert await keeper.catch_up() == 1  # from the first record on: less than a day
     assert await keeper.catch_up() == 0  # not again while that is written
     await drained(writer)
-    kept = await sums.marked(
-        (micros_of(T0), micros_of(T0 + timedelta(hours=5))), targets_key(targets)
-    )
+    day = (micros_of(T0), micros_of(T0 + timedelta(hours=5)))
+    kept = await sums.marked(day, targets_key(targets))
     # from the first arrival's interval (08:00) to those over for an hour (to 11:15)
     assert kept == [micros_of(T0) + n * STEP_US for n in range(13)]
     assert await keeper.catch_up() == 0  # nothing new is over
@@ -302,3 +333,16 @@ async def test_the_keeper_keeps_what_is_over_and_the_report_stays_thesame_figure
             await connection.execute(table.delete())
     same_figures(after, await reports.report(ask), "report")  # kept or not, the same figures
     assert after != before  # the disposition counts
+
+    # an agent's state change written late (the database was away) unmarks from its
+    # moment on: the state lasts until the next change
+    await keeper.catch_up()
+    await drained(writer)
+    late = T0 + timedelta(hours=2, minutes=5)
+    await AgentStore(engine).save_state(
+        {"agent_id": "anna", "state": "available"},
+        {"agent_id": "anna", "at": late, "event": "e", "from_state": "logged_out",
+         "to_state": "available", "reason": "", "source": "api"},
+    )  # fmt: skip
+    left = await sums.marked(day, targets_key(targets))
+    assert left == [m for m in kept if m < bucket_of(micros_of(late))]

@@ -90,7 +90,7 @@ def upgrade() -> None:
         sa.Column("agent_id", sa.String(64), primary_key=True),
         targets(),
         *_counts("handled"),
-        *_seconds("handle", "wrap_up"),
+        *_seconds("handle", "wrap_up", "handling", "staffed"),
     )
     op.create_table("kpi_ivr_interval", bucket(), targets(), *_counts("entered", "contained"))
 
