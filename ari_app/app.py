@@ -314,7 +314,7 @@ async def build(settings: Settings) -> Parts:
             monitor=monitor,
             cdrs=cdr_store,
             interactions=interactions,
-            kpis=KpiReports(interaction_store, kpi_sums, targets),
+            kpis=KpiReports(kpi_sums, targets),
             live=live,
         )
     )

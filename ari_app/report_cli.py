@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from ari_app.adapters.db import engine_for
-from ari_app.adapters.interaction_store import InteractionStore
 from ari_app.adapters.kpi_store import KpiStore
 from ari_app.services.kpis import KpiReports, ReportAsk, ReportRefused, targets_of
 from ari_app.services.queues import read_queues
@@ -93,7 +92,7 @@ async def _report(args: argparse.Namespace) -> dict[str, Any]:
     targets = targets_of(queues, settings)
     engine = engine_for(settings.database_url)
     try:
-        reports = KpiReports(InteractionStore(engine), KpiStore(engine), lambda: targets)
+        reports = KpiReports(KpiStore(engine), lambda: targets)
         return await reports.report(
             ReportAsk(args.start, args.end, args.queue, args.agent, args.interval)
         )

@@ -238,12 +238,6 @@ class InteractionStore:
         )
         return [record.interaction for record in await self._records(query)]
 
-    async def agent_changes(
-        self, start: datetime, end: datetime, agent: str | None = None
-    ) -> dict[str, list[tuple[datetime, str]]]:
-        async with self.engine.connect() as connection:
-            return await agent_changes(connection, start, end, agent)
-
 
 async def agent_changes(
     connection: AsyncConnection, start: datetime, end: datetime, agent: str | None = None

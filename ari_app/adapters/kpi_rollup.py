@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -43,33 +44,21 @@ def bucket_of(moment_us: int) -> int:
 async def unmark(connection: AsyncConnection, moments_us: Iterable[int | None]) -> None:
     """Take away the sums of the marked intervals these moments fall in."""
     buckets = sorted({bucket_of(m) for m in moments_us if m is not None})
-    if not buckets:
-        return
-    gone = (
-        await connection.execute(
-            delete(INTERVALS)
-            .where(INTERVALS.c.bucket_us.in_(buckets))
-            .returning(INTERVALS.c.bucket_us)
-        )
-    ).all()
-    if gone:
-        marked = [row[0] for row in gone]
-        for table in SUMS:
-            await connection.execute(delete(table).where(table.c.bucket_us.in_(marked)))
+    if buckets:
+        await _take_away(connection, INTERVALS.c.bucket_us.in_(buckets))
 
 
 async def unmark_from(connection: AsyncConnection, moment_us: int) -> None:
     """Take away the sums of every marked interval from this moment's on: an agent's
     state change counts until their next one. Written as it happens, the change is
     newer than any kept interval, and nothing is taken away."""
-    gone = (
-        await connection.execute(
-            delete(INTERVALS)
-            .where(INTERVALS.c.bucket_us >= bucket_of(moment_us))
-            .returning(INTERVALS.c.bucket_us)
-        )
-    ).all()
-    if gone:
-        marked = [row[0] for row in gone]
+    await _take_away(connection, INTERVALS.c.bucket_us >= bucket_of(moment_us))
+
+
+async def _take_away(connection: AsyncConnection, which: Any) -> None:
+    """Unmark the intervals `which` selects, and delete their sums with them."""
+    gone = await connection.execute(delete(INTERVALS).where(which).returning(INTERVALS.c.bucket_us))
+    marked = [row[0] for row in gone.all()]
+    if marked:
         for table in SUMS:
             await connection.execute(delete(table).where(table.c.bucket_us.in_(marked)))

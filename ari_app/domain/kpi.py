@@ -175,11 +175,6 @@ class Arrivals:
             times[call.caller].append(call.arrived_at)
         self.times = {caller: sorted(moments) for caller, moments in times.items()}
 
-    def repeated(self, call: Interaction, window: float) -> bool:
-        """Whether the caller called again within `window` seconds of this call's end."""
-        gap = self.repeat_after(call)
-        return gap is not None and gap < window
-
     def repeat_after(self, call: Interaction) -> float | None:
         """Seconds from the call's end to the caller's next arrival at or after it."""
         if call.ended_at is None:

@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from ari_app.adapters.db import Writer
-from ari_app.adapters.interaction_store import InteractionStore, micros
+from ari_app.adapters.interaction_store import micros
 from ari_app.adapters.kpi_rollup import STEP_US, bucket_of
 from ari_app.adapters.kpi_store import Cuts, KpiStore, Span
 from ari_app.domain.kpi import AgentSums, IvrSums, QueueSums, Targets, interval_start, intervals
@@ -93,10 +93,8 @@ class ReportAsk:
 
 
 class KpiReports:
-    def __init__(
-        self, store: InteractionStore, sums: KpiStore, targets: Callable[[], Targets]
-    ) -> None:
-        self.store, self.sums, self.targets = store, sums, targets
+    def __init__(self, sums: KpiStore, targets: Callable[[], Targets]) -> None:
+        self.sums, self.targets = sums, targets
 
     async def _sums(
         self, window: Cuts, targets: Targets, ask: ReportAsk

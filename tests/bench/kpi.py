@@ -33,7 +33,6 @@ from ari_app.adapters.interaction_store import (
     AGENTS,
     SEGMENTS,
     TABLE,
-    InteractionStore,
     fill_repeats,
     record_row,
     row_record,
@@ -129,8 +128,8 @@ async def _report(url: str) -> tuple[float, float, float]:
     """The 30-day report from the records alone; the time to keep the month's
     15-minute sums (as the service's keeper does); the report over the kept sums."""
     engine = engine_for(url)
-    store, sums = InteractionStore(engine), KpiStore(engine)
-    reports = KpiReports(store, sums, Targets)
+    sums = KpiStore(engine)
+    reports = KpiReports(sums, Targets)
     ask = ReportAsk(T0, T0 + timedelta(days=30))
     started = time.perf_counter()
     raw = await reports.report(ask)

@@ -142,7 +142,7 @@ def records(engine: AsyncEngine, acd: AcdService, writer: Writer | None = None) 
     return {
         "cdrs": CdrStore(engine),
         "interactions": log,
-        "kpis": KpiReports(store, KpiStore(engine), Targets),
+        "kpis": KpiReports(KpiStore(engine), Targets),
         "live": log.live,
     }
 

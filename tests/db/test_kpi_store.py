@@ -251,9 +251,7 @@ async def test_a_report_over_kept_and_changed_intervals_is_the_definitions(
             await store.save(record_row(Record(changed)))
     start = T0 + timedelta(minutes=window[0])
     end = start + timedelta(minutes=window[1])
-    body = await KpiReports(store, sums, lambda: targets).report(
-        ReportAsk(start, end, interval=interval)
-    )
+    body = await KpiReports(sums, lambda: targets).report(ReportAsk(start, end, interval=interval))
 
     everything = list(calls.values())
     arrivals = Arrivals(everything)
@@ -293,7 +291,7 @@ async def test_the_keeper_keeps_what_is_over_and_the_report_stays_thesame_figure
     for n in range(60):
         await store.save(record_row(Record(_call(n, rng))))
     targets = Targets({"billing": 15.0})
-    reports = KpiReports(store, sums, lambda: targets)
+    reports = KpiReports(sums, lambda: targets)
     ask = ReportAsk(T0 - timedelta(minutes=7), T0 + timedelta(hours=5), interval=30)
     before = await reports.report(ask)
 
