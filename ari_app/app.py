@@ -49,6 +49,7 @@ from ari_app.services.interactions import InteractionLog
 from ari_app.services.kpis import KpiKeeper, KpiReports, targets_of
 from ari_app.services.lease import ApplicationHeld, Lease
 from ari_app.services.live import LiveService
+from ari_app.services.loop_lag import LoopLag
 from ari_app.services.monitor import MonitorService
 from ari_app.services.phones import AsteriskRefused
 from ari_app.services.queues import QueueBook, QueueRefused, read_queues
@@ -103,6 +104,7 @@ class Parts:
     mqtt: MqttPublisher | None
     server: _Server
     engine: AsyncEngine
+    loop_lag: LoopLag = field(default_factory=LoopLag)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
 
@@ -239,6 +241,8 @@ async def build(settings: Settings) -> Parts:
         max_backoff=settings.reconnect_max_seconds,
     )
 
+    loop_lag = LoopLag()
+
     async def health() -> tuple[bool, dict[str, Any]]:
         database = await ping(engine)
         report = {
@@ -251,6 +255,7 @@ async def build(settings: Settings) -> Parts:
                 "connected": mqtt is not None and mqtt.connected.is_set(),
                 "dropped": mqtt.dropped if mqtt else 0,
             },
+            "event_loop": loop_lag.report(),
         }
         return events.connected.is_set() and database, report
 
@@ -366,7 +371,8 @@ async def build(settings: Settings) -> Parts:
         mqtt,
         server,
         engine,
-        parts_tasks,
+        loop_lag=loop_lag,
+        tasks=parts_tasks,
     )
 
 
@@ -465,6 +471,7 @@ async def serve(parts: Parts, stop: asyncio.Event) -> None:
             group.create_task(parts.server.serve(), name="api")
             if parts.mqtt is not None:
                 group.create_task(parts.mqtt.run(), name="mqtt")
+            group.create_task(parts.loop_lag.run(), name="loop-lag")
             group.create_task(stopper(), name="stopper")
     except* _Stop:
         with contextlib.suppress(AriError, AriUnreachable):
