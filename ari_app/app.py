@@ -214,7 +214,7 @@ async def build(settings: Settings) -> Parts:
             mqtt.publish(f"{topic}/{call_id}/events", payload)
 
     parts_tasks: set[asyncio.Task[Any]] = set()
-    writer = Writer(max_backoff=settings.reconnect_max_seconds)
+    writer = Writer(max_backoff=settings.reconnect_max_seconds, gather=0.1)
     cdr_store = CdrStore(engine)
     cdr = CdrCapture(
         cdr_store,
@@ -248,7 +248,11 @@ async def build(settings: Settings) -> Parts:
         report = {
             "ari": {"connected": events.connected.is_set(), "reconnects": events.reconnects},
             "ami": {"connected": ami.connected.is_set(), "reconnects": ami.reconnects},
-            "database": {"reachable": database, "backlog": writer.backlog},
+            "database": {
+                "reachable": database,
+                "backlog": writer.backlog,
+                "coalesced": writer.coalesced,
+            },
             "cdr": dataclasses.asdict(cdr.counts),
             "mqtt": {
                 "configured": mqtt is not None,
@@ -348,6 +352,7 @@ async def build(settings: Settings) -> Parts:
     acd.agent_hung_up = lambda call_id: calls.handle(AgentHungUp(call_id))
     calls.saved = interactions.call_saved
     acd.interactions = interactions
+    acd.writer = writer
     interactions.live = live
     return Parts(
         settings,
@@ -390,6 +395,7 @@ async def consume_events(parts: Parts) -> None:
     """Hand every ARI event to the call service; rebuild live calls on every connect."""
 
     async def on_connected() -> None:
+        await parts.ari.filter_events(parts.settings.ari_application, stasis.USED_EVENTS)
         # the phones first: Asterisk may have restarted with an empty picture
         try:
             await parts.agents.provision_all()

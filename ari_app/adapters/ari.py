@@ -6,7 +6,7 @@ import asyncio
 import base64
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -135,6 +135,14 @@ class AriRest:
         """Create or update a sorcery object (ARI push configuration), e.g. a PJSIP endpoint."""
         body = {"fields": [{"attribute": k, "value": v} for k, v in fields.items()]}
         path = f"/asterisk/config/dynamic/{config_class}/{object_type}/{object_id}"
+        await self._put_json(path, body)
+
+    async def filter_events(self, app: str, types: Iterable[str]) -> None:
+        """Have Asterisk send the application only these event types."""
+        body = {"allowed": [{"type": kind} for kind in types]}
+        await self._put_json(f"/applications/{app}/eventFilter", body)
+
+    async def _put_json(self, path: str, body: dict[str, Any]) -> None:
         try:
             reply = await self._client.put(path, json=body)
         except httpx.HTTPError as exc:

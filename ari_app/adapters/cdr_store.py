@@ -35,12 +35,16 @@ class CdrStore:
     ) -> int:
         table, key = KEYS[kind]
         insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        # one statement whatever the number of rows, so it is compiled once and cached (a
+        # multi-row VALUES is a new statement for every batch size); SQLAlchemy batches the
+        # rows itself. The rows returned are those stored (rowcount is not reliable on
+        # every driver).
+        statement = (
+            insert(table).on_conflict_do_nothing(index_elements=key).returning(table.c[key[0]])
+        )
         stored = 0
         for start in range(0, len(rows), BATCH):
-            statement = insert(table).values(rows[start : start + BATCH])
-            statement = statement.on_conflict_do_nothing(index_elements=key)
-            # the rows returned are those stored (rowcount is not reliable on every driver)
-            result = await connection.execute(statement.returning(table.c[key[0]]))
+            result = await connection.execute(statement, rows[start : start + BATCH])
             stored += len(result.all())
         return stored
 

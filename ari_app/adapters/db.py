@@ -195,39 +195,67 @@ class Writer:
     outage delays records, it does not lose them while the process lives. A
     write the database rejects for its content is logged with the row and
     skipped, so that one bad row cannot hold up every later one.
+
+    A write given a key (a record's state: a call's row, its interaction) that is still
+    waiting for its turn takes the newer row instead of queueing another: a record
+    written now holds every change made to it so far. When the writer has been idle it
+    waits `gather` seconds before writing, so that the burst of changes one moment of a
+    call makes (answered, prompt started; queued, rung, answered) is written once.
     """
 
-    def __init__(self, max_backoff: float = 10.0) -> None:
-        self._queue: asyncio.Queue[tuple[str, Any, dict[str, Any]]] = asyncio.Queue()
+    def __init__(self, max_backoff: float = 10.0, gather: float = 0.0) -> None:
+        self._queue: asyncio.Queue[list[Any]] = asyncio.Queue()
+        self._waiting: dict[tuple[str, str], list[Any]] = {}
         self.max_backoff = max_backoff
+        self.gather = gather
         self.healthy = True
+        self.coalesced = 0
 
-    def submit(self, what: str, write: Any, row: dict[str, Any]) -> None:
-        self._queue.put_nowait((what, write, row))
+    def submit(self, what: str, write: Any, row: dict[str, Any], key: str | None = None) -> None:
+        if key is not None:
+            waiting = self._waiting.get((what, key))
+            if waiting is not None:
+                waiting[2] = row
+                self.coalesced += 1
+                return
+        item = [what, write, row, key]
+        if key is not None:
+            self._waiting[(what, key)] = item
+        self._queue.put_nowait(item)
 
     @property
     def backlog(self) -> int:
         return self._queue.qsize()
 
     async def run(self) -> None:
+        idle = True
         while True:
-            what, write, row = await self._queue.get()
-            backoff = 0.2
-            while True:
-                try:
-                    await write(row)
-                except (SQLAlchemyError, OSError) as exc:
-                    if not _transient(exc):
-                        log.error("db_write_rejected", what=what, error=repr(exc), row=row)
-                    else:
-                        self.healthy = False
-                        log.error("db_write_failed", what=what, error=repr(exc), retry_in=backoff)
-                        await asyncio.sleep(backoff)
-                        backoff = min(backoff * 2, self.max_backoff)
-                        continue
-                self.healthy = True
-                self._queue.task_done()
-                break
+            item = await self._queue.get()
+            if idle and self.gather:
+                await asyncio.sleep(self.gather)
+            what, write, _, key = item
+            if key is not None:
+                del self._waiting[(what, key)]  # a change from now on is a new write
+            await self._write(what, write, item[2])
+            self._queue.task_done()
+            idle = self._queue.empty()
+
+    async def _write(self, what: str, write: Any, row: dict[str, Any]) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                await write(row)
+            except (SQLAlchemyError, OSError) as exc:
+                if not _transient(exc):
+                    log.error("db_write_rejected", what=what, error=repr(exc), row=row)
+                else:
+                    self.healthy = False
+                    log.error("db_write_failed", what=what, error=repr(exc), retry_in=backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                    continue
+            self.healthy = True
+            return
 
     async def drain(self, timeout: float) -> None:
         """Wait until everything enqueued so far is written (or the timeout passes)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,7 @@ import structlog
 
 from ari_app.adapters.agent_store import OPEN_CALLBACK, AgentStore, CallbackStore, RoutingStore
 from ari_app.adapters.ari import AriError, AriRest, AriUnreachable, unless_gone
+from ari_app.adapters.db import Writer
 from ari_app.adapters.tables import CallbackRecord
 from ari_app.domain import agents as agent_logic
 from ari_app.domain.acd import (
@@ -53,6 +54,7 @@ from ari_app.domain.routing.config import Callback, QueueConfig
 from ari_app.domain.routing.router import WaitingCall
 from ari_app.services.agents import state_row
 from ari_app.services.interactions import InteractionLog
+from ari_app.services.lanes import Lanes
 from ari_app.services.monitor import Conversation
 from ari_app.services.recordings import RecordingService
 
@@ -193,6 +195,25 @@ def talk_bridge(call_id: str) -> str:
     return f"talk-{call_id}"
 
 
+CENTER_LANE = ""  # work that belongs to no call
+
+
+def lane_of(item: _Work) -> str:
+    """The call whose lane carries this work out (in order with the call's other work)."""
+    match item:
+        case _Admit(enter):
+            return enter.call_id
+        case _DestroyBridge(bridge_id):
+            return bridge_id.split("-", 1)[1] if bridge_id.startswith(("wait-", "talk-")) else ""
+        case _Hangup(channel_id):
+            return channel_id
+        case CallbackChanged():
+            return item.call.call_id
+        case AgentChanged() | Routed() | StartAcdTimer() | CancelAcdTimer() | _Watch() | _Store():
+            return CENTER_LANE
+    return str(getattr(item, "call_id", CENTER_LANE))
+
+
 # A conversation's bridge always mixes (softmix, which `video_sfu` keeps even for two):
 # each side then gets a steady 20 ms stream, so a supervisor's whisper (written into the
 # agent's outgoing audio) is heard even while the caller's phone sends nothing, and a
@@ -228,6 +249,7 @@ class AcdService:
         self._handed: set[str] = set()  # calls handed over: the caller waits in talk-<call>
         self._on_hold: set[str] = set()  # calls whose caller the service put on hold
         self.recorder: RecordingService | None = None
+        self.writer: Writer | None = None  # agents' states and routing decisions go through it
         self.interactions: InteractionLog | None = None
         self.agent_hung_up: Callable[[str], None] | None = None  # told before the caller goes
         self._announcements = 0
@@ -441,18 +463,24 @@ class AcdService:
     # -- carrying it out ------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Carry out the ACD's commands one at a time, in the order they were decided."""
-        while True:
-            item, source = await self._work.get()
-            try:
-                await self._execute(item, source)
-            except (AriError, AriUnreachable) as exc:
-                log.warning("acd_command_failed", command=type(item).__name__, error=str(exc))
-                if isinstance(item, RingAgent):  # the phone could not be rung at all
-                    self._legs.pop(self._leg_of.pop(item.call_id, ""), None)
-                    self._apply(self.acd.ring_failed(item.call_id, self._clock()))
-            except Exception:
-                log.exception("acd_command_crashed", command=type(item).__name__)
+        """Carry out the ACD's commands: each call's in the order they were decided, and
+        side by side with other calls' (one call's round trips never delay another's ring).
+        Work of no call (agents' states, the routing log, timers) has a lane of its own."""
+        async with asyncio.TaskGroup() as group:
+            lanes: Lanes[tuple[_Work, str]] = Lanes(group.create_task, self._carry_out)
+            while True:
+                item, source = await self._work.get()
+                lanes.put(lane_of(item), (item, source))
+
+    async def _carry_out(self, work: tuple[_Work, str]) -> None:
+        item, source = work
+        try:
+            await self._execute(item, source)
+        except (AriError, AriUnreachable) as exc:
+            log.warning("acd_command_failed", command=type(item).__name__, error=str(exc))
+            if isinstance(item, RingAgent):  # the phone could not be rung at all
+                self._legs.pop(self._leg_of.pop(item.call_id, ""), None)
+                self._apply(self.acd.ring_failed(item.call_id, self._clock()))
 
     async def _execute(self, item: _Work, source: str) -> None:
         match item:
@@ -509,22 +537,24 @@ class AcdService:
                         self._clock(),
                         status.reason or status.pending_reason,
                     )
-                await self.agents.save_state(
-                    state_row(status),
-                    {
-                        "agent_id": status.agent_id,
-                        "at": self._clock(),
-                        "event": event,
-                        "from_state": before.value,
-                        "to_state": status.state.value,
-                        "reason": status.reason or status.pending_reason,
-                        "source": source,
-                    },
+                change = {
+                    "agent_id": status.agent_id,
+                    "at": self._clock(),
+                    "event": event,
+                    "from_state": before.value,
+                    "to_state": status.state.value,
+                    "reason": status.reason or status.pending_reason,
+                    "source": source,
+                }
+                await self._persist(
+                    "agent_state", self._save_state, {"state": state_row(status), "event": change}
                 )
                 log.info("agent_state", agent_id=status.agent_id, state=status.state.value,
                          reason=status.reason, source=source)  # fmt: skip
             case Routed(assignment):
-                await self.routing.add(
+                await self._persist(
+                    "routing_decision",
+                    self.routing.add,
                     {
                         "call_id": assignment.call_id,
                         "at": self._clock(),
@@ -538,7 +568,7 @@ class AcdService:
                         "waiting_calls": assignment.waiting_calls,
                         "candidates": [c.__dict__ for c in assignment.candidates],
                         "why": assignment.why,
-                    }
+                    },
                 )
                 log.info("call_routed", call_id=assignment.call_id, agent_id=assignment.agent_id,
                          why=assignment.why)  # fmt: skip
@@ -569,6 +599,19 @@ class AcdService:
                 if self.interactions is not None:
                     self.interactions.sent_on(call_id, why, self._clock())
                 await self._send_to_ending(call_id, node, why)
+
+    async def _persist(
+        self, what: str, write: Callable[[dict[str, Any]], Awaitable[None]], row: dict[str, Any]
+    ) -> None:
+        """Through the ordered writer when there is one: a database round trip never holds
+        up the ACD's next command."""
+        if self.writer is None:
+            await write(row)
+        else:
+            self.writer.submit(what, write, row)
+
+    async def _save_state(self, row: dict[str, Any]) -> None:
+        await self.agents.save_state(row["state"], row["event"])
 
     async def _admit(self, enter: EnterQueue) -> None:
         call = WaitingCall(

@@ -49,6 +49,7 @@ from ari_app.domain.events import (
 from ari_app.domain.ivr import engine
 from ari_app.domain.monitor import session_channel
 from ari_app.services.flows import FlowRegistry
+from ari_app.services.lanes import Lanes
 from ari_app.services.stasis import timestamp
 
 log = structlog.get_logger(__name__)
@@ -160,8 +161,7 @@ class CallService:
         self._spawn, self._publish, self._clock = spawn, publish, clock
         self.calls: dict[str, Call] = {}
         self.monitor_channels: set[str] = set()  # set before each reconcile
-        self._queues: dict[str, asyncio.Queue[Command]] = {}
-        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._lanes: Lanes[Command] = Lanes(spawn, self._carry_out)  # one per call
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._lookups: dict[str, asyncio.Task[None]] = {}
         self.enter_queue: Callable[[EnterQueue], None] | None = None  # the ACD, when it runs
@@ -196,35 +196,20 @@ class CallService:
 
     def _enqueue(self, command: Command) -> None:
         call_id = command.call.call_id if isinstance(command, SaveCall) else command.call_id
-        queue = self._queues.setdefault(call_id, asyncio.Queue())
-        queue.put_nowait(command)
-        if call_id not in self._workers:
-            self._workers[call_id] = self._spawn(self._work(call_id, queue))
+        self._lanes.put(call_id, command)
 
-    async def _work(self, call_id: str, queue: asyncio.Queue[Command]) -> None:
-        bound = log.bind(call_id=call_id)
-        me = asyncio.current_task()
+    async def _carry_out(self, command: Command) -> None:
+        call_id = command.call.call_id if isinstance(command, SaveCall) else command.call_id
         try:
-            while not queue.empty():
-                command = queue.get_nowait()
-                try:
-                    await self._execute(command)
-                except AriError as exc:
-                    bound.warning("command_refused", command=type(command).__name__, error=str(exc))
-                    self.handle(CommandFailed(call_id, type(command).__name__, str(exc)))
-                except AriUnreachable as exc:
-                    # the reconnect that follows rebuilds this call from Asterisk
-                    bound.warning("command_unsent", command=type(command).__name__, error=str(exc))
-                except Exception:
-                    bound.exception("command_crashed", command=type(command).__name__)
-        finally:
-            # a reconcile may have replaced this worker and queue: leave the new ones alone
-            if self._workers.get(call_id) is me:
-                del self._workers[call_id]
-                if not queue.empty():  # commands queued while this worker was finishing
-                    self._workers[call_id] = self._spawn(self._work(call_id, queue))
-                elif self._queues.get(call_id) is queue:
-                    del self._queues[call_id]
+            await self._execute(command)
+        except AriError as exc:
+            log.warning("command_refused", call_id=call_id, command=type(command).__name__,
+                        error=str(exc))  # fmt: skip
+            self.handle(CommandFailed(call_id, type(command).__name__, str(exc)))
+        except AriUnreachable as exc:
+            # the reconnect that follows rebuilds this call from Asterisk
+            log.warning("command_unsent", call_id=call_id, command=type(command).__name__,
+                        error=str(exc))  # fmt: skip
 
     async def _execute(self, command: Command) -> None:
         match command:
@@ -264,7 +249,7 @@ class CallService:
                 await unless_gone(self.ari.hangup(call_id, reason), (404,))
             case SaveCall(call):
                 row = call_row(call)
-                self.writer.submit("call", self.store.save, row)
+                self.writer.submit("call", self.store.save, row, call.call_id)
                 if self.saved is not None:
                     self.saved(row)
             case PublishCallEvent(call_id, name, data):
@@ -312,10 +297,7 @@ class CallService:
         longer holds ended while the service was away and are closed in the
         database.
         """
-        for task in list(self._workers.values()):
-            task.cancel()
-        self._workers.clear()
-        self._queues.clear()
+        self._lanes.clear()
         for call_id in list(self._timers):
             self._cancel_timer(call_id)
         for call_id in list(self._lookups):

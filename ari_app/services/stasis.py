@@ -103,6 +103,25 @@ class HoldChanged:
     on: bool
 
 
+# Every event type `parse` reads: Asterisk is asked to send the application these alone
+# (a call's variable sets, dialplan steps, bridge changes and playback starts are not read,
+# and were most of its events)
+USED_EVENTS = (
+    "StasisStart",
+    "ChannelStateChange",
+    "ChannelDtmfReceived",
+    "ChannelHangupRequest",
+    "ChannelDestroyed",
+    "ChannelHold",
+    "ChannelUnhold",
+    "PlaybackFinished",
+    "RecordingFinished",
+    "RecordingFailed",
+    "EndpointStateChange",
+    "ApplicationReplaced",
+)
+
+
 def parse(
     message: dict[str, Any],
 ) -> (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import inspect, text
@@ -218,3 +219,26 @@ async def test_an_unfinished_calls_ivr_path_comes_back_from_its_row(engine: Asyn
     assert back.outcome is not None
     assert back.outcome.kind == "transferred"
     assert (back.flow, back.version) == ("t", 3)
+
+
+async def test_a_record_changed_before_its_write_is_written_once_with_the_last_state() -> None:
+    written: list[dict[str, Any]] = []
+
+    async def write(row: dict[str, Any]) -> None:
+        written.append(row)
+
+    writer = Writer(gather=0.05)
+    runner = asyncio.create_task(writer.run())
+    try:
+        for step in range(5):  # one moment of a call: five changes to its record
+            writer.submit("call", write, {"id": "c1", "step": step}, "c1")
+        writer.submit("cdr", write, {"id": "x"})  # no key: every row is written
+        writer.submit("call", write, {"id": "c2", "step": 0}, "c2")
+        await writer.drain(timeout=2)
+        assert written == [{"id": "c1", "step": 4}, {"id": "x"}, {"id": "c2", "step": 0}]
+        assert writer.coalesced == 4
+        writer.submit("call", write, {"id": "c1", "step": 5}, "c1")  # after its write: anew
+        await writer.drain(timeout=2)
+        assert written[-1] == {"id": "c1", "step": 5}
+    finally:
+        runner.cancel()

@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 import pytest
 
 from ari_app.domain.events import CallArrived, ChannelAnswered, ChannelGone, PromptFinished
-from ari_app.services.stasis import ApplicationReplaced, HoldChanged, parse, timestamp
+from ari_app.services.stasis import (
+    USED_EVENTS,
+    ApplicationReplaced,
+    HoldChanged,
+    parse,
+    timestamp,
+)
 
 CHANNEL = {
     "id": "1795565598.5",
@@ -104,3 +110,26 @@ def test_a_phone_holding_or_resuming_its_far_side_is_a_hold_change() -> None:
     held = parse({"type": "ChannelHold", "channel": CHANNEL, "musicclass": ""})
     resumed = parse({"type": "ChannelUnhold", "channel": CHANNEL})
     assert (held, resumed) == (HoldChanged(CHANNEL["id"], True), HoldChanged(CHANNEL["id"], False))
+
+
+def test_every_event_type_the_parser_reads_is_one_asterisk_is_asked_to_send() -> None:
+    # each type the parser turns into an event, with the smallest message that does it
+    samples = {
+        "StasisStart": {"channel": CHANNEL},
+        "ChannelStateChange": {"channel": {**CHANNEL, "state": "Up"}},
+        "ChannelDtmfReceived": {"channel": CHANNEL, "digit": "1"},
+        "ChannelHangupRequest": {"channel": CHANNEL},
+        "ChannelDestroyed": {"channel": CHANNEL, "cause": 16},
+        "ChannelHold": {"channel": CHANNEL},
+        "ChannelUnhold": {"channel": CHANNEL},
+        "PlaybackFinished": {"playback": {"id": "p", "target_uri": "channel:1795565598.5"}},
+        "RecordingFinished": {"recording": {"name": "r"}},
+        "RecordingFailed": {"recording": {"name": "r"}},
+        "EndpointStateChange": {"endpoint": {"resource": "agent-anna", "state": "online"}},
+    }
+    for kind, body in samples.items():
+        assert parse({"type": kind, **body}) is not None, kind
+    assert set(samples) | {"ApplicationReplaced"} == set(USED_EVENTS)
+    # and what is left out is what it never reads
+    for kind in ("ChannelVarset", "ChannelDialplan", "ChannelEnteredBridge", "PlaybackStarted"):
+        assert parse({"type": kind, "channel": CHANNEL}) is None

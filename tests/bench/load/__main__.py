@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ari_app.adapters.asterisk_local import LocalAsterisk
 from ari_app.settings import LocalAsteriskSettings
-from tests.bench.load.run import SMOKE, Plan, benchmark
+from tests.bench.load.run import SMOKE, Plan, benchmark, profile_service
 from tests.bench.load.table import table
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -36,6 +36,10 @@ def main() -> None:
     parser.add_argument("--max-rate", type=float, help="no step above this rate")
     parser.add_argument("--database-url", help="B's database (default: an SQLite file)")
     parser.add_argument("--out", type=Path, default=RESULTS / "load.json", help="the JSON")
+    parser.add_argument(
+        "--profile", type=Path, help="B alone at --rate under py-spy: folded stacks here"
+    )
+    parser.add_argument("--rate", type=float, default=4.0, help="the rate --profile runs at")
     parser.add_argument("--work", type=Path, help="keep the SIPp logs and the database here")
     parser.add_argument(
         "--reuse-asterisk",
@@ -63,6 +67,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="ari-app-load-") as work:
             folder = args.work or Path(work)
             folder.mkdir(parents=True, exist_ok=True)
+            if args.profile:
+                profiled = profile_service(asterisk, plan, folder, args.rate, args.profile)
+                trial = asyncio.run(profiled)
+                print(json.dumps(trial.summary(), indent=2))
+                return
             report = asyncio.run(benchmark(asterisk, plan, folder))
     finally:
         if not args.reuse_asterisk:

@@ -11,6 +11,7 @@ import itertools
 import os
 import platform
 import secrets
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -85,6 +86,7 @@ class Bench:
             env["ARI_APP_ARI_URL"], env["ARI_APP_ARI_USER"], env["ARI_APP_ARI_PASSWORD"]
         )
         self._runs = itertools.count(1)
+        self._rotations = itertools.count(int(time.time()))
 
     async def readings(self, center: Center) -> Readings:
         lag = await center.event_loop()
@@ -158,6 +160,15 @@ class Bench:
             else:
                 failed = rate
         return passed, "failures", trials
+
+    def rotate_records(self) -> None:
+        """Set Asterisk's CDR and CEL files aside, as an operator rotates them: a service
+        started on a fresh database would otherwise first catch up on every call this
+        Asterisk ever made (the baseline's among them) while it is being measured."""
+        for key in ("ARI_APP_CDR_BACKSTOP", "ARI_APP_CEL_BACKSTOP"):
+            path = Path(self.env[key])
+            if path.exists():
+                path.rename(path.with_name(f"{path.name}.{next(self._rotations)}"))
 
     async def point_phones(self, users: list[str]) -> None:
         """Give each phone a permanent contact at the agents' SIPp, in place of a
@@ -236,6 +247,7 @@ async def benchmark(asterisk: LocalAsterisk, plan: Plan, folder: Path) -> dict[s
             "ARI_APP_DATABASE_URL": plan.database_url or f"sqlite:///{folder}/ari_app.db",
             "ARI_APP_MQTT_URL": plan.mqtt_url,
         }
+        bench.rotate_records()
         async with service_center(env, folder, plan.agents) as center_b:
             await bench.point_phones(center_b.agents)
             await center_b.all_available()
@@ -312,3 +324,38 @@ def targets(report: dict[str, Any]) -> dict[str, bool | None]:
         ),
         "event_loop_lag_p99_at_most_10_ms": None if lag is None else lag <= 10,
     }
+
+
+async def profile_service(
+    asterisk: LocalAsterisk, plan: Plan, folder: Path, rate: float, output: Path
+) -> Trial:
+    """B alone at one rate, with py-spy sampling the service: its folded stacks in `output`."""
+    async with _bench(asterisk, plan, folder) as bench:
+        env = {
+            **bench.env,
+            "ARI_APP_DATABASE_URL": plan.database_url or f"sqlite:///{folder}/ari_app.db",
+            "ARI_APP_MQTT_URL": plan.mqtt_url,
+        }
+        bench.rotate_records()
+        async with service_center(env, folder, plan.agents) as center:
+            await bench.point_phones(center.agents)
+            await center.all_available()
+            spy = await asyncio.create_subprocess_exec(
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "--pid",
+                str(center.service_pid),
+                "--format",
+                "raw",
+                "--output",
+                str(output),
+                "--rate",
+                "200",
+                "--nonblocking",
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            trial = await bench.trial(center, rate, plan.fixed_window)
+            spy.send_signal(signal.SIGINT)
+            await spy.wait()
+            return trial
