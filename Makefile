@@ -85,12 +85,15 @@ test: deps venv services lint
 	$(BIN)/ari-app asterisk build
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: venv
+bench: deps venv services
 	$(BIN)/python -m tests.bench.ivr_engine
 	@echo
 	$(BIN)/python -m tests.bench.routing
 	@echo
 	$(BIN)/python -m tests.bench.kpi
+	@echo
+	$(BIN)/ari-app asterisk build
+	$(BIN)/python -m tests.bench.load
 
 clean:
 	-$(BIN)/ari-app asterisk down

@@ -60,7 +60,9 @@ class AriRest:
             auth=(user, password),
             timeout=timeout,
             transport=transport,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            # every connection kept: a closed one is a new thread in Asterisk and a new TCP
+            # connection for the next request; few, since the pool scans them all per request
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
         )
 
     async def aclose(self) -> None:

@@ -109,7 +109,7 @@ async def service_center(env: dict[str, str], folder: Path, agents: int) -> Asyn
     """B: the service with the benchmark's flow and queue, and `agents` agents logged in
     (their phones still need a contact: `Center.agents` names them)."""
     async with center_service(
-        {**env, "ARI_APP_LOG_LEVEL": "warning"},
+        {"ARI_APP_LOG_LEVEL": "warning", **env},
         folder,
         {"bench.yaml": SERVICE_FLOW},
         SERVICE_QUEUES,
@@ -130,6 +130,7 @@ async def service_center(env: dict[str, str], folder: Path, agents: int) -> Asyn
         try:
             yield center
         finally:  # their phones go from Asterisk too
+            (folder / "service.log").write_text("\n".join(service.lines))
             async with service.client() as client:
                 for agent_id in agent_ids(agents):
                     await client.delete(f"/api/v1/agents/{agent_id}")

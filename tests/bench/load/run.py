@@ -21,7 +21,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from ari_app.adapters.ari import AriRest
+from ari_app.adapters.ari import AriError, AriRest
 from ari_app.adapters.asterisk_local import LocalAsterisk
 from ari_app.services.phones import (
     PJSIP,
@@ -96,12 +96,24 @@ class Bench:
             list(lag["counts"]) if lag is not None else None,
         )
 
-    async def settle(self, center: Center, timeout: float = 90.0) -> None:
-        """Until Asterisk holds no channel and (B) every agent is available again."""
-        async with asyncio.timeout(timeout):
-            while await self.ari.channels():
-                await asyncio.sleep(0.5)
+    async def settle(self, center: Center, timeout: float = 60.0) -> list[str]:
+        """Until Asterisk holds no channel and (B) every agent is available again. Channels
+        still there after `timeout` are a failure of the run: they are listed, then hung
+        up, so that the next run starts clean."""
+        left: list[dict[str, Any]] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while left := await self.ari.channels():
+                    await asyncio.sleep(0.5)
+        for channel in left:
+            with contextlib.suppress(AriError):
+                await self.ari.hangup(str(channel["id"]))
         await center.all_available(timeout)
+        return [
+            f"channel left after the calls: {c['name']} {c['state']} "
+            f"{(c.get('dialplan') or {}).get('app_name', '')} {c.get('creationtime', '')}"
+            for c in left
+        ]
 
     async def trial(self, center: Center, rate: float, seconds: float) -> Trial:
         calls = max(1, round(rate * seconds))
@@ -118,7 +130,7 @@ class Bench:
             press_after=self.plan.press_after,
             talk=self.plan.talk,
         )
-        await self.settle(center)
+        left = await self.settle(center)
         after = await self.readings(center)
         trial = judge(
             Trial(center.key, rate, calls),
@@ -128,6 +140,7 @@ class Bench:
             after,
             warnings.lines(),
         )
+        trial.failed.extend(left)
         outcome = "pass" if trial.passed else f"FAIL ({(trial.failed + trial.overloads)[0]})"
         print(f"  {center.key} {rate:g} calls/s x {calls}: {outcome}", file=sys.stderr)
         return trial
