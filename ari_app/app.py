@@ -189,6 +189,9 @@ async def build(settings: Settings) -> Parts:
         settings.ami_password.get_secret_value(),
         ping_seconds=settings.ami_ping_seconds,
         max_backoff=settings.reconnect_max_seconds,
+        # CDRs are the only events read: every channel's events besides would be formatted,
+        # sent and parsed for nothing
+        events="cdr",
     )
     await _check_ami(settings, ami)
     lease = Lease(ari, settings.ari_application)

@@ -71,8 +71,10 @@ class AmiClient:
         ping_seconds: float = 5.0,
         action_timeout: float = 10.0,
         max_backoff: float = 10.0,
+        events: str = "on",
     ) -> None:
         self.host, self.port, self.user, self._secret = host, port, user, secret
+        self.events = events  # the event classes Asterisk sends this session ("cdr", "off")
         self.ping_seconds = ping_seconds
         self.action_timeout = action_timeout
         self.max_backoff = max_backoff
@@ -115,7 +117,7 @@ class AmiClient:
                     "Action": "Login",
                     "Username": self.user,
                     "Secret": self._secret,
-                    "Events": "on",
+                    "Events": self.events,
                 },
             )
         except BaseException:

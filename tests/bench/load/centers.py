@@ -145,6 +145,7 @@ async def baseline_center(env: dict[str, str], members: list[str]) -> AsyncItera
         int(env["ARI_APP_AMI_PORT"]),
         env["ARI_APP_AMI_USER"],
         env["ARI_APP_AMI_PASSWORD"],
+        events="off",  # actions only: the baseline carries no extra event consumer
     )
     runner = asyncio.create_task(ami.run())
     try:
