@@ -550,7 +550,7 @@ class AcdService:
                     "agent_state", self._save_state, {"state": state_row(status), "event": change}
                 )
                 log.info("agent_state", agent_id=status.agent_id, state=status.state.value,
-                         reason=status.reason, source=source)  # fmt: skip
+                         reason=status.reason, source=source, trigger=event)  # fmt: skip
             case Routed(assignment):
                 await self._persist(
                     "routing_decision",
