@@ -39,7 +39,13 @@ from tests.bench.load.measure import (
     judge,
     peak_memory_mb,
 )
-from tests.bench.load.sipp import AFTER_KEY_SECONDS, AgentPhones, run_callers, sipp_version
+from tests.bench.load.sipp import (
+    AFTER_KEY_SECONDS,
+    AgentPhones,
+    answers_options,
+    run_callers,
+    sipp_version,
+)
 from tests.integration.telephony import read_env_file
 
 
@@ -174,6 +180,21 @@ class Bench:
                 failed = rate
         return passed, "failures", trials
 
+    @contextlib.asynccontextmanager
+    async def service(self) -> AsyncIterator[Center]:
+        """B: the service on its own database, its agents' phones reachable and every
+        agent available."""
+        env = {
+            **self.env,
+            "ARI_APP_DATABASE_URL": self.plan.database_url or f"sqlite:///{self.folder}/ari_app.db",
+            "ARI_APP_MQTT_URL": self.plan.mqtt_url,
+        }
+        self.rotate_records()
+        async with service_center(env, self.folder, self.plan.agents) as center:
+            await self.point_phones(center.agents)
+            await center.all_available()
+            yield center
+
     def rotate_records(self) -> None:
         """Set Asterisk's CDR and CEL files aside, as an operator rotates them: a service
         started on a fresh database would otherwise first catch up on every call this
@@ -192,10 +213,21 @@ class Bench:
             await self.ari.put_config(
                 PJSIP, "aor", user, {**aor, "contact": self.phones.contact(user)}
             )
-        async with asyncio.timeout(60):
-            for user in users:
-                while (await self.ari.endpoint("PJSIP", user)).get("state") != "online":
-                    await asyncio.sleep(0.2)
+        waiting = list(users)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(60):
+                while waiting:
+                    endpoint = await self.ari.endpoint("PJSIP", waiting[0])
+                    if endpoint.get("state") == "online":
+                        waiting.pop(0)
+                    else:
+                        await asyncio.sleep(0.2)
+        if waiting:
+            raise RuntimeError(
+                f"phones not reachable in 60 s: {waiting}; the agents' SIPp on port "
+                f"{self.phones.port} answers OPTIONS: {await answers_options(self.phones.port)}; "
+                f"its errors: {self.phones.error_tail()}"
+            )
 
     async def baseline_phones(self, count: int) -> list[str]:
         """The baseline's agents' phones, pushed as the service pushes its agents'."""
@@ -255,15 +287,7 @@ async def benchmark(asterisk: LocalAsterisk, plan: Plan, folder: Path) -> dict[s
             found_a = await bench.highest_rate(center_a)
 
         print(f"B: ari_app, {plan.agents} agents", file=sys.stderr)
-        env = {
-            **bench.env,
-            "ARI_APP_DATABASE_URL": plan.database_url or f"sqlite:///{folder}/ari_app.db",
-            "ARI_APP_MQTT_URL": plan.mqtt_url,
-        }
-        bench.rotate_records()
-        async with service_center(env, folder, plan.agents) as center_b:
-            await bench.point_phones(center_b.agents)
-            await center_b.all_available()
+        async with bench.service() as center_b:
             found_b = await bench.highest_rate(center_b)
             best = [rate for rate, _, _ in (found_a, found_b) if rate is not None]
             # 80 % of the lower of the two: both run the same calls, and both should pass
@@ -288,7 +312,7 @@ async def benchmark(asterisk: LocalAsterisk, plan: Plan, folder: Path) -> dict[s
             "ari_app": version("ari-app"),
         },
         "plan": dataclasses.asdict(plan) | {"ceiling": round(plan.ceiling, 1)},
-        "database": env["ARI_APP_DATABASE_URL"].split(":", 1)[0],
+        "database": (plan.database_url or "sqlite").split(":", 1)[0],
         "fixed_rate": fixed_rate,
         "A": _scenario(center_a, found_a, fixed_a),
         "B": _scenario(center_b, found_b, fixed_b) | {"python_peak_memory_mb": memory},
@@ -343,32 +367,23 @@ async def profile_service(
     asterisk: LocalAsterisk, plan: Plan, folder: Path, rate: float, output: Path
 ) -> Trial:
     """B alone at one rate, with py-spy sampling the service: its folded stacks in `output`."""
-    async with _bench(asterisk, plan, folder) as bench:
-        env = {
-            **bench.env,
-            "ARI_APP_DATABASE_URL": plan.database_url or f"sqlite:///{folder}/ari_app.db",
-            "ARI_APP_MQTT_URL": plan.mqtt_url,
-        }
-        bench.rotate_records()
-        async with service_center(env, folder, plan.agents) as center:
-            await bench.point_phones(center.agents)
-            await center.all_available()
-            spy = await asyncio.create_subprocess_exec(
-                str(Path(sys.executable).parent / "py-spy"),
-                "record",
-                "--pid",
-                str(center.service_pid),
-                "--format",
-                "raw",
-                "--output",
-                str(output),
-                "--rate",
-                "200",
-                "--nonblocking",
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-            trial = await bench.trial(center, rate, plan.fixed_window)
-            spy.send_signal(signal.SIGINT)
-            await spy.wait()
-            return trial
+    async with _bench(asterisk, plan, folder) as bench, bench.service() as center:
+        spy = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(center.service_pid),
+            "--format",
+            "raw",
+            "--output",
+            str(output),
+            "--rate",
+            "200",
+            "--nonblocking",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        trial = await bench.trial(center, rate, plan.fixed_window)
+        spy.send_signal(signal.SIGINT)
+        await spy.wait()
+        return trial

@@ -63,29 +63,37 @@ class AgentPhones:
         scenario.write_text(
             (SCENARIOS / "bench_agent.xml").read_text().replace("{speech_pcap}", str(SPEECH_PCAP))
         )
-        self._process = await asyncio.create_subprocess_exec(
-            "sipp",
-            "-sf",
-            str(scenario),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-mp",
-            str(free_port(socket.SOCK_DGRAM)),
-            "-aa",  # the qualify OPTIONS get their 200
-            "-trace_logs",
-            "-log_file",
-            str(self.log),
-            "-trace_err",
-            "-error_file",
-            str(self.errors),
-            "-nostdin",
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-            cwd=self.folder,
-        )
-        return self
+        for _ in range(3):  # a port taken between choosing it and SIPp binding it: again
+            self.port = free_port(socket.SOCK_DGRAM)
+            self._process = await asyncio.create_subprocess_exec(
+                "sipp",
+                "-sf",
+                str(scenario),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-mp",
+                str(free_port(socket.SOCK_DGRAM)),
+                "-aa",  # the qualify OPTIONS get their 200
+                "-trace_logs",
+                "-log_file",
+                str(self.log),
+                "-trace_err",
+                "-error_file",
+                str(self.errors),
+                "-nostdin",
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+                cwd=self.folder,
+            )
+            if await answers_options(self.port):
+                return self
+            await self.__aexit__()
+        raise RuntimeError(f"the agents' SIPp does not answer OPTIONS: {self.error_tail()}")
+
+    def error_tail(self) -> str:
+        return self.errors.read_text(errors="replace")[-1000:] if self.errors.exists() else ""
 
     @property
     def pid(self) -> int:
@@ -113,6 +121,41 @@ class AgentPhones:
         if not self.errors.exists():
             return 0
         return sum(1 for line in self.errors.read_text(errors="replace").splitlines() if line)
+
+
+class _Probe(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.answered = asyncio.Event()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if data.startswith(b"SIP/2.0 200"):
+            self.answered.set()
+
+
+async def answers_options(port: int, tries: int = 10) -> bool:
+    """Whether a SIP agent on 127.0.0.1:port answers an OPTIONS (SIPp -aa does)."""
+    loop = asyncio.get_running_loop()
+    transport, probe = await loop.create_datagram_endpoint(_Probe, local_addr=("127.0.0.1", 0))
+    local = transport.get_extra_info("sockname")[1]
+    try:
+        for attempt in range(tries):
+            request = (
+                f"OPTIONS sip:probe@127.0.0.1:{port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK-probe-{attempt}\r\n"
+                f"From: <sip:bench@127.0.0.1:{local}>;tag=probe\r\n"
+                f"To: <sip:probe@127.0.0.1:{port}>\r\n"
+                f"Call-ID: probe-{attempt}-{local}@127.0.0.1\r\n"
+                "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            )
+            transport.sendto(request.encode(), ("127.0.0.1", port))
+            try:
+                await asyncio.wait_for(probe.answered.wait(), 0.5)
+                return True
+            except TimeoutError:
+                continue
+        return False
+    finally:
+        transport.close()
 
 
 @dataclass(frozen=True)
