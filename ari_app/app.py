@@ -21,6 +21,7 @@ from ari_app import logs
 from ari_app.adapters.agent_store import AgentStore, CallbackStore, RoutingStore
 from ari_app.adapters.ami import AmiClient, AmiLoginFailed
 from ari_app.adapters.ari import AriError, AriEvents, AriRest, AriUnreachable
+from ari_app.adapters.ari_socket import RestOverSocket
 from ari_app.adapters.backend import Backends
 from ari_app.adapters.cdr_store import CdrStore
 from ari_app.adapters.db import CallStore, TokenStore, Writer, engine_for, migrate, ping
@@ -180,7 +181,9 @@ async def build(settings: Settings) -> Parts:
     """Check every part the settings name, then build the service. Raises StartupError."""
     engine = await _open_database(settings)
     password = settings.ari_password.get_secret_value()
-    ari = AriRest(settings.ari_url, settings.ari_user, password)
+    # a call's REST requests ride on the event websocket once it is connected
+    rest_on_socket = RestOverSocket()
+    ari = AriRest(settings.ari_url, settings.ari_user, password, socket=rest_on_socket)
     await _check_ari(settings, ari)
     ami = AmiClient(
         settings.ami_host,
@@ -242,6 +245,7 @@ async def build(settings: Settings) -> Parts:
         settings.ari_user,
         password,
         max_backoff=settings.reconnect_max_seconds,
+        rest=rest_on_socket,
     )
 
     loop_lag = LoopLag()

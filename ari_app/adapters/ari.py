@@ -16,6 +16,8 @@ import structlog
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
+from ari_app.adapters.ari_socket import RestOverSocket, SocketClosed
+
 log = structlog.get_logger(__name__)
 
 
@@ -43,7 +45,8 @@ def _message(reply: httpx.Response) -> str:
 
 
 class AriRest:
-    """The ARI REST calls the service makes, over one pooled connection."""
+    """The ARI REST calls the service makes: a call's control on the event websocket while it
+    is connected, everything else (and everything while it is not) over pooled HTTP."""
 
     def __init__(
         self,
@@ -53,8 +56,10 @@ class AriRest:
         *,
         timeout: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        socket: RestOverSocket | None = None,
     ) -> None:
         self.base_url = base_url
+        self.socket = socket
         self._client = httpx.AsyncClient(
             base_url=base_url + "/ari",
             auth=(user, password),
@@ -70,6 +75,8 @@ class AriRest:
 
     async def request(self, method: str, path: str, **params: Any) -> Any:
         query = {key: value for key, value in params.items() if value is not None}
+        if self.socket is not None and self.socket.carries(path):
+            return await self._on_socket(self.socket, method, path, query)
         try:
             reply = await self._client.request(method, path, params=query)
         except httpx.HTTPError as exc:
@@ -77,6 +84,17 @@ class AriRest:
         if reply.status_code >= 400:
             raise AriError(method, path, reply.status_code, _message(reply))
         return reply.json() if reply.content else None
+
+    async def _on_socket(
+        self, socket: RestOverSocket, method: str, path: str, query: dict[str, Any]
+    ) -> Any:
+        try:
+            status, reason, body = await socket.request(method, path, query)
+        except (SocketClosed, TimeoutError, WebSocketException) as exc:
+            raise AriUnreachable(f"{method} {path}: {exc!r}") from exc
+        if status >= 400:
+            raise AriError(method, path, status, _socket_message(body, reason))
+        return json.loads(body) if body else None
 
     # -- the calls the service uses -------------------------------------------
 
@@ -140,8 +158,9 @@ class AriRest:
         await self._put_json(path, body)
 
     async def filter_events(self, app: str, types: Iterable[str]) -> None:
-        """Have Asterisk send the application only these event types."""
-        body = {"allowed": [{"type": kind} for kind in types]}
+        """Have Asterisk send the application only these event types (and the answers to
+        REST requests made on its websocket, which the filter would drop too)."""
+        body = {"allowed": [{"type": kind} for kind in (*types, "RESTResponse")]}
         await self._put_json(f"/applications/{app}/eventFilter", body)
 
     async def _put_json(self, path: str, body: dict[str, Any]) -> None:
@@ -318,6 +337,13 @@ class AriRest:
         await self.request("POST", "/asterisk/variable", variable=name, value=value)
 
 
+def _socket_message(body: str, reason: str) -> str:
+    try:
+        return str(json.loads(body).get("message", body))
+    except (ValueError, AttributeError):
+        return body or reason
+
+
 async def unless_gone(request: Awaitable[Any], gone: tuple[int, ...] = (404, 422)) -> None:
     """Run a stop, hang-up or removal whose target may already be gone (404, or 422: not
     in the application or the bridge any more), which is what was wanted."""
@@ -341,16 +367,26 @@ class AriEvents:
 
     After every (re)connect `on_connected` runs before any event of that
     connection is handed out, so the caller can rebuild its picture of live
-    calls first; events that arrive meanwhile wait in the websocket.
+    calls first; events that arrive meanwhile wait in order. The websocket is
+    read all the while, so that REST requests carried on it (`rest`) are
+    answered during `on_connected` too.
     """
 
     def __init__(
-        self, base_url: str, app: str, user: str, password: str, *, max_backoff: float = 10.0
+        self,
+        base_url: str,
+        app: str,
+        user: str,
+        password: str,
+        *,
+        max_backoff: float = 10.0,
+        rest: RestOverSocket | None = None,
     ) -> None:
         self.url = events_url(base_url, app)
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         self._headers = {"Authorization": f"Basic {token}"}
         self.max_backoff = max_backoff
+        self.rest = rest
         self.connected = asyncio.Event()
         self.reconnects = 0
 
@@ -371,16 +407,27 @@ class AriEvents:
                 ) as socket:
                     self.connected.set()
                     log.info("ari_events_connected", url=self.url, reconnects=self.reconnects)
+                    inbox: asyncio.Queue[dict[str, Any] | Exception | None] = asyncio.Queue()
+                    reader = asyncio.create_task(self._read(socket, inbox), name="ari-reader")
+                    if self.rest is not None:
+                        self.rest.attach(socket)
                     try:
-                        await on_connected()
-                    except Exception as exc:
-                        raise ReconcileFailed(repr(exc)) from exc
-                    backoff = 0.2
-                    async for message in socket:
-                        yield json.loads(message)
+                        try:
+                            await on_connected()
+                        except Exception as exc:
+                            raise ReconcileFailed(repr(exc)) from exc
+                        backoff = 0.2
+                        while (item := await inbox.get()) is not None:
+                            if isinstance(item, Exception):
+                                raise item
+                            yield item
+                    finally:
+                        if self.rest is not None:
+                            self.rest.detach(socket)
+                        reader.cancel()
             except InvalidStatus as exc:
                 log.error("ari_events_refused", status=exc.response.status_code, url=self.url)
-            except (OSError, WebSocketException, TimeoutError, ReconcileFailed) as exc:
+            except (OSError, WebSocketException, TimeoutError, ReconcileFailed, ValueError) as exc:
                 log.warning("ari_events_lost", error=repr(exc))
             finally:
                 if self.connected.is_set():
@@ -388,3 +435,25 @@ class AriEvents:
                 self.connected.clear()
             await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
             backoff = min(backoff * 2, self.max_backoff)
+
+    async def _read(
+        self, socket: Any, inbox: asyncio.Queue[dict[str, Any] | Exception | None]
+    ) -> None:
+        """Every message of one connection: answers to their requests, events to the inbox;
+        then None when the websocket closes cleanly, or the error that ended it."""
+        rest = self.rest
+        try:
+            async for text in socket:
+                message = json.loads(text)
+                if rest is not None and message.get("type") == "RESTResponse":
+                    rest.answered(message)
+                else:
+                    inbox.put_nowait(message)
+        except Exception as exc:
+            inbox.put_nowait(exc)
+        else:
+            inbox.put_nowait(None)
+        finally:
+            if rest is not None:
+                # requests waiting on this websocket fail now, not at their timeout
+                rest.detach(socket)

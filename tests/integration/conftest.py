@@ -12,10 +12,23 @@ from websockets.exceptions import InvalidHandshake
 from websockets.sync.client import connect as ws_connect
 
 from ari_app.adapters.asterisk_local import LocalAsterisk
-from tests.integration.telephony import Service, read_env_file, start_service
+from tests.integration.telephony import STARTED, Service, read_env_file, start_service
 
 pytestmark = pytest.mark.asterisk
 FLOWS = Path(__file__).parent / "flows"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test shows the last lines each service it started logged."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        started = list(STARTED)
+        STARTED.clear()
+        if report.failed:
+            for n, service in enumerate(started, 1):
+                report.sections.append((f"service {n} log", "\n".join(service.lines[-80:])))
 
 
 @pytest.fixture

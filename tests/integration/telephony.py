@@ -812,6 +812,10 @@ class Service:
         return self.process.returncode or 0
 
 
+# every service started in this test session, for the log of a failed test
+STARTED: list[Service] = []
+
+
 async def start_service(env: dict[str, str], *, wait: bool = True) -> Service:
     api_port = int(env.setdefault("ARI_APP_API_PORT", str(free_port())))
     process = await asyncio.create_subprocess_exec(
@@ -825,6 +829,7 @@ async def start_service(env: dict[str, str], *, wait: bool = True) -> Service:
         cwd=REPO,
     )
     service = Service(process, f"http://127.0.0.1:{api_port}", env)
+    STARTED.append(service)
 
     async def read() -> None:
         assert process.stdout is not None

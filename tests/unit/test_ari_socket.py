@@ -1,0 +1,180 @@
+"""REST requests on the event websocket (adapters.ari_socket, AriEvents, AriRest).
+
+A websocket server on loopback plays Asterisk's side of the protocol: it answers a
+RESTRequest with a RESTResponse carrying the same request id, and sends events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+from ari_app.adapters.ari import AriError, AriEvents, AriRest, AriUnreachable
+from ari_app.adapters.ari_socket import RestOverSocket, SocketClosed
+
+
+class FakeSocket:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(self, message: str) -> None:
+        self.sent.append(json.loads(message))
+
+
+async def test_an_answer_goes_to_its_own_request_whatever_the_order() -> None:
+    rest = RestOverSocket()
+    socket = FakeSocket()
+    rest.attach(socket)
+    first = asyncio.create_task(rest.request("POST", "/channels/c1/answer", {}))
+    second = asyncio.create_task(
+        rest.request("GET", "/channels/c1/variable", {"variable": "X", "empty": True})
+    )
+    await asyncio.sleep(0)
+    one, two = socket.sent
+    assert one == {"type": "RESTRequest", "request_id": one["request_id"],
+                   "method": "POST", "uri": "channels/c1/answer"}  # fmt: skip
+    assert two["query_strings"] == [
+        {"name": "variable", "value": "X"},
+        {"name": "empty", "value": "true"},
+    ]
+    rest.answered({"request_id": two["request_id"], "status_code": 200,
+                   "reason_phrase": "OK", "message_body": '{"value": "7"}'})  # fmt: skip
+    rest.answered({"request_id": one["request_id"], "status_code": 204,
+                   "reason_phrase": "No Content"})  # fmt: skip
+    assert await second == (200, "OK", '{"value": "7"}')
+    assert await first == (204, "No Content", "")
+
+
+async def test_a_closed_socket_fails_the_requests_waiting_on_it_at_once() -> None:
+    rest = RestOverSocket(timeout=30)
+    socket = FakeSocket()
+    rest.attach(socket)
+    waiting = asyncio.create_task(rest.request("DELETE", "/bridges/b1", {}))
+    await asyncio.sleep(0)
+    rest.detach(FakeSocket())  # another socket's end changes nothing
+    assert not waiting.done()
+    rest.detach(socket)
+    with pytest.raises(SocketClosed):
+        await waiting
+    assert not rest.up
+    with pytest.raises(SocketClosed):
+        await rest.request("DELETE", "/bridges/b1", {})
+
+
+async def test_an_unanswered_request_times_out_and_a_late_answer_is_dropped() -> None:
+    rest = RestOverSocket(timeout=0.05)
+    socket = FakeSocket()
+    rest.attach(socket)
+    with pytest.raises(TimeoutError):
+        await rest.request("GET", "/channels", {})
+    rest.answered({"request_id": socket.sent[0]["request_id"], "status_code": 200})
+
+
+def test_only_a_calls_control_is_carried_and_only_while_connected() -> None:
+    rest = RestOverSocket()
+    assert not rest.carries("/channels/c1/answer")
+    rest.attach(FakeSocket())
+    for path in ("/channels/c1/answer", "/bridges/b1/addChannel", "/playbacks/p1",
+                 "/recordings/live/r1/stop", "/applications/ari-app/subscription"):  # fmt: skip
+        assert rest.carries(path), path
+    for path in ("/applications/ari-app/eventFilter", "/asterisk/config/dynamic/res_pjsip/aor/a",
+                 "/endpoints/PJSIP", "/sounds", "/asterisk/info"):  # fmt: skip
+        assert not rest.carries(path), path
+
+
+@asynccontextmanager
+async def fake_asterisk(
+    script: list[dict[str, Any]], hold: asyncio.Event
+) -> AsyncIterator[tuple[int, list[dict[str, Any]]]]:
+    """An ARI websocket: answers every RESTRequest at once; once `hold` is set it sends the
+    events in `script`, then closes."""
+    requests: list[dict[str, Any]] = []
+
+    async def session(connection: ServerConnection) -> None:
+        async def answer() -> None:
+            async for text in connection:
+                request = json.loads(text)
+                requests.append(request)
+                status = 404 if "missing" in request["uri"] else 200
+                body = {"message": "Channel not found"} if status == 404 else {"id": "b1"}
+                await connection.send(json.dumps({
+                    "type": "RESTResponse", "request_id": request["request_id"],
+                    "status_code": status, "reason_phrase": "x",
+                    "message_body": json.dumps(body), "uri": request["uri"],
+                }))  # fmt: skip
+
+        answering = asyncio.create_task(answer())
+        await hold.wait()
+        for event in script:
+            await connection.send(json.dumps(event))
+        await asyncio.sleep(0.05)
+        answering.cancel()
+        await connection.close()
+
+    async with serve(session, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        yield port, requests
+
+
+async def test_requests_made_while_reconciling_are_answered_on_the_socket_then_events_follow() -> (
+    None
+):
+    hold = asyncio.Event()
+    events = [{"type": "StasisStart", "n": 1}, {"type": "ChannelDestroyed", "n": 2}]
+
+    def no_http(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"{request.url} went over HTTP")
+
+    async with fake_asterisk(events, hold) as (port, requests):
+        rest_socket = RestOverSocket()
+        rest = AriRest(
+            f"http://127.0.0.1:{port}", "u", "p",
+            transport=httpx.MockTransport(no_http), socket=rest_socket,
+        )  # fmt: skip
+        stream = AriEvents(f"http://127.0.0.1:{port}", "app", "u", "p", rest=rest_socket)
+        seen: list[dict[str, Any]] = []
+
+        async def on_connected() -> None:
+            # the websocket is read while reconciling: these are answered on it
+            assert await rest.request("POST", "/bridges/b1", type="holding") == {"id": "b1"}
+            with pytest.raises(AriError) as missing:
+                await rest.channel("missing")
+            assert missing.value.status == 404
+            assert "Channel not found" in str(missing.value)
+            hold.set()
+            await asyncio.sleep(0.02)  # events sent meanwhile wait for the reconcile
+
+        async for event in stream.stream(on_connected):
+            seen.append(event)
+            if len(seen) == 2:
+                break
+        assert [event["n"] for event in seen] == [1, 2]
+        assert [r["uri"] for r in requests] == ["bridges/b1", "channels/missing"]
+        assert requests[0]["query_strings"] == [{"name": "type", "value": "holding"}]
+        await rest.aclose()
+
+
+async def test_without_the_socket_requests_go_over_http_and_a_lost_socket_is_unreachable() -> None:
+    def http(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"over": "http"})
+
+    rest_socket = RestOverSocket(timeout=30)
+    rest = AriRest("http://asterisk", "u", "p", transport=httpx.MockTransport(http),
+                   socket=rest_socket)  # fmt: skip
+    assert await rest.request("POST", "/channels/c1/answer") == {"over": "http"}
+    socket = FakeSocket()
+    rest_socket.attach(socket)
+    assert await rest.request("PUT", "/applications/app/eventFilter") == {"over": "http"}
+    waiting = asyncio.create_task(rest.request("POST", "/channels/c1/answer"))
+    await asyncio.sleep(0)
+    rest_socket.detach(socket)
+    with pytest.raises(AriUnreachable):
+        await waiting
+    await rest.aclose()
