@@ -220,7 +220,7 @@ async def build(settings: Settings) -> Parts:
             mqtt.publish(f"{topic}/{call_id}/events", payload)
 
     parts_tasks: set[asyncio.Task[Any]] = set()
-    writer = Writer(max_backoff=settings.reconnect_max_seconds, gather=0.1)
+    writer = Writer(engine, max_backoff=settings.reconnect_max_seconds, gather=0.1)
     cdr_store = CdrStore(engine)
     cdr = CdrCapture(
         cdr_store,

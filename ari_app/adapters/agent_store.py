@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ari_app.adapters.db import upsert, utc
 from ari_app.adapters.interaction_store import micros
@@ -81,11 +81,14 @@ class AgentStore:
     async def save_state(self, state: dict[str, Any], event: dict[str, Any]) -> None:
         """The new state and its audit row, in one transaction."""
         async with self.engine.begin() as connection:
-            await connection.execute(
-                upsert(self.engine, AgentStateRecord.__table__, state, "agent_id")
-            )
-            await connection.execute(AgentEventRecord.__table__.insert().values(**event))  # type: ignore[attr-defined]
-            await unmark_from(connection, micros(event["at"]))
+            await self.write_state(connection, {"state": state, "event": event})
+
+    @staticmethod
+    async def write_state(connection: AsyncConnection, row: dict[str, Any]) -> None:
+        """`save_state` of `row["state"]` and `row["event"]`, in the caller's transaction."""
+        await upsert(connection, AgentStateRecord.__table__, row["state"], "agent_id")
+        await connection.execute(AgentEventRecord.__table__.insert(), row["event"])  # type: ignore[attr-defined]
+        await unmark_from(connection, micros(row["event"]["at"]))
 
     async def events(self, agent_id: str, limit: int = 50) -> list[AgentEventRecord]:
         async with self.engine.connect() as connection:
@@ -120,7 +123,11 @@ class RoutingStore:
 
     async def add(self, row: dict[str, Any]) -> None:
         async with self.engine.begin() as connection:
-            await connection.execute(RoutingDecision.__table__.insert().values(**row))  # type: ignore[attr-defined]
+            await self.write(connection, row)
+
+    @staticmethod
+    async def write(connection: AsyncConnection, row: dict[str, Any]) -> None:
+        await connection.execute(RoutingDecision.__table__.insert(), row)  # type: ignore[attr-defined]
 
     async def for_call(self, call_id: str) -> list[RoutingDecision]:
         async with self.engine.connect() as connection:

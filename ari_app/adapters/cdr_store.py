@@ -30,9 +30,10 @@ class CdrStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def _insert_new(
+    async def insert_new(
         self, connection: AsyncConnection, kind: str, rows: list[dict[str, Any]]
     ) -> int:
+        """The rows not stored yet, in the caller's transaction; the number stored."""
         table, key = KEYS[kind]
         insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         # one statement whatever the number of rows, so it is compiled once and cached (a
@@ -53,7 +54,7 @@ class CdrStore:
         if not rows:
             return 0
         async with self.engine.begin() as connection:
-            return await self._insert_new(connection, kind, rows)
+            return await self.insert_new(connection, kind, rows)
 
     async def add_read(self, kind: str, rows: list[dict[str, Any]], checkpoint: Checkpoint) -> int:
         """Store rows read from `kind`'s file and move its checkpoint, all or nothing."""
@@ -64,8 +65,8 @@ class CdrStore:
             "updated_at": datetime.now(UTC),
         }
         async with self.engine.begin() as connection:
-            stored = await self._insert_new(connection, kind, rows) if rows else 0
-            await connection.execute(upsert(self.engine, CHECKPOINT, row, "name"))
+            stored = await self.insert_new(connection, kind, rows) if rows else 0
+            await upsert(connection, CHECKPOINT, row, "name")
         return stored
 
     async def checkpoint(self, kind: str) -> Checkpoint | None:

@@ -8,6 +8,9 @@ synchronously (sqlite3, psycopg) before the service starts.
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections import deque
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ari_app.adapters.tables import ApiToken, CallRecord
 
@@ -62,11 +65,21 @@ def utc(value: datetime | None) -> datetime | None:
     return value
 
 
-def upsert(engine: AsyncEngine, table: Any, row: dict[str, Any], key: str) -> Any:
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table).values(**row)
+async def upsert(connection: AsyncConnection, table: Any, row: dict[str, Any], key: str) -> None:
+    """Insert the row, or update the one with its key."""
+    statement = _upsert(connection.dialect.name, table, tuple(row), key)
+    await connection.execute(statement, row)
+
+
+@functools.cache
+def _upsert(dialect: str, table: Any, columns: tuple[str, ...], key: str) -> Any:
+    """One statement per table and set of columns, the values bound at execution: it is
+    compiled once, not once per row."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table)
     return statement.on_conflict_do_update(
-        index_elements=[key], set_={name: value for name, value in row.items() if name != key}
+        index_elements=[key],
+        set_={name: statement.excluded[name] for name in columns if name != key},
     )
 
 
@@ -78,7 +91,11 @@ class CallStore:
 
     async def save(self, row: dict[str, Any]) -> None:
         async with self.engine.begin() as connection:
-            await connection.execute(upsert(self.engine, CallRecord.__table__, row, "id"))
+            await self.write(connection, row)
+
+    @staticmethod
+    async def write(connection: AsyncConnection, row: dict[str, Any]) -> None:
+        await upsert(connection, CallRecord.__table__, row, "id")
 
     async def get(self, call_id: str) -> CallRecord | None:
         async with self.engine.connect() as connection:
@@ -188,6 +205,15 @@ def _transient(exc: Exception) -> bool:
     return isinstance(exc, OperationalError | InterfaceError)
 
 
+class _Item:
+    """One write waiting its turn."""
+
+    __slots__ = ("alone", "key", "row", "what", "write")
+
+    def __init__(self, what: str, write: Any, row: dict[str, Any], key: str | None, alone: bool):
+        self.what, self.write, self.row, self.key, self.alone = what, write, row, key, alone
+
+
 class Writer:
     """Applies writes one after the other, in the order given, retrying until they land.
 
@@ -196,6 +222,12 @@ class Writer:
     write the database rejects for its content is logged with the row and
     skipped, so that one bad row cannot hold up every later one.
 
+    The writes waiting at one moment go in one transaction (`write(connection, row)`
+    each, in order), up to `batch` of them: one commit instead of one per row. If the
+    database refuses that transaction for a row's content, each write is tried again
+    in a transaction of its own, and only the refused one is skipped. A job given to
+    `submit_alone` (`job(row)`, its own transactions) runs by itself, in its turn.
+
     A write given a key (a record's state: a call's row, its interaction) that is still
     waiting for its turn takes the newer row instead of queueing another: a record
     written now holds every change made to it so far. When the writer has been idle it
@@ -203,61 +235,121 @@ class Writer:
     call makes (answered, prompt started; queued, rung, answered) is written once.
     """
 
-    def __init__(self, max_backoff: float = 10.0, gather: float = 0.0) -> None:
-        self._queue: asyncio.Queue[list[Any]] = asyncio.Queue()
-        self._waiting: dict[tuple[str, str], list[Any]] = {}
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        max_backoff: float = 10.0,
+        gather: float = 0.0,
+        batch: int = 500,
+    ) -> None:
+        self.engine = engine
+        self._items: deque[_Item] = deque()
+        self._arrived = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._waiting: dict[tuple[str, str], _Item] = {}
         self.max_backoff = max_backoff
         self.gather = gather
+        self.batch = batch
         self.healthy = True
         self.coalesced = 0
+        self.transactions = 0
 
-    def submit(self, what: str, write: Any, row: dict[str, Any], key: str | None = None) -> None:
+    def submit(
+        self,
+        what: str,
+        write: Callable[[AsyncConnection, dict[str, Any]], Awaitable[Any]],
+        row: dict[str, Any],
+        key: str | None = None,
+    ) -> None:
+        """`write(connection, row)` in a transaction shared with the writes next to it."""
         if key is not None:
             waiting = self._waiting.get((what, key))
             if waiting is not None:
-                waiting[2] = row
+                waiting.row = row
                 self.coalesced += 1
                 return
-        item = [what, write, row, key]
+        item = _Item(what, write, row, key, alone=False)
         if key is not None:
             self._waiting[(what, key)] = item
-        self._queue.put_nowait(item)
+        self._push(item)
+
+    def submit_alone(
+        self, what: str, job: Callable[[dict[str, Any]], Awaitable[Any]], row: dict[str, Any]
+    ) -> None:
+        """`job(row)` by itself, after every write submitted before it: it opens its own
+        transactions (and may read in between)."""
+        self._push(_Item(what, job, row, None, alone=True))
+
+    def _push(self, item: _Item) -> None:
+        self._items.append(item)
+        self._drained.clear()
+        self._arrived.set()
 
     @property
     def backlog(self) -> int:
-        return self._queue.qsize()
+        return len(self._items)
 
     async def run(self) -> None:
         idle = True
         while True:
-            item = await self._queue.get()
+            while not self._items:
+                self._drained.set()
+                self._arrived.clear()
+                await self._arrived.wait()
+                idle = True
             if idle and self.gather:
                 await asyncio.sleep(self.gather)
-            what, write, _, key = item
-            if key is not None:
-                del self._waiting[(what, key)]  # a change from now on is a new write
-            await self._write(what, write, item[2])
-            self._queue.task_done()
-            idle = self._queue.empty()
+            batch = self._take()
+            for item in batch:
+                if item.key is not None:
+                    del self._waiting[(item.what, item.key)]  # a change from now on is a new write
+            await self._write(batch)
+            idle = False
 
-    async def _write(self, what: str, write: Any, row: dict[str, Any]) -> None:
+    def _take(self) -> list[_Item]:
+        items = self._items
+        if items[0].alone:
+            return [items.popleft()]
+        batch = []
+        while items and not items[0].alone and len(batch) < self.batch:
+            batch.append(items.popleft())
+        return batch
+
+    async def _write(self, batch: list[_Item]) -> None:
         backoff = 0.2
         while True:
             try:
-                await write(row)
+                await self._attempt(batch)
             except (SQLAlchemyError, OSError) as exc:
-                if not _transient(exc):
-                    log.error("db_write_rejected", what=what, error=repr(exc), row=row)
-                else:
+                if _transient(exc):
                     self.healthy = False
-                    log.error("db_write_failed", what=what, error=repr(exc), retry_in=backoff)
+                    log.error("db_write_failed", what=batch[0].what, rows=len(batch),
+                              error=repr(exc), retry_in=backoff)  # fmt: skip
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
                     continue
+                if len(batch) == 1:
+                    log.error("db_write_rejected", what=batch[0].what, error=repr(exc),
+                              row=batch[0].row)  # fmt: skip
+                else:
+                    # a row the database refuses: each on its own, so that only it is lost
+                    for item in batch:
+                        await self._write([item])
+                    return
             self.healthy = True
             return
+
+    async def _attempt(self, batch: list[_Item]) -> None:
+        if batch[0].alone:
+            await batch[0].write(batch[0].row)
+            return
+        self.transactions += 1
+        async with self.engine.begin() as connection:
+            for item in batch:
+                await item.write(connection, item.row)
 
     async def drain(self, timeout: float) -> None:
         """Wait until everything enqueued so far is written (or the timeout passes)."""
         async with asyncio.timeout(timeout):
-            await self._queue.join()
+            await self._drained.wait()

@@ -200,15 +200,20 @@ class InteractionStore:
 
     async def save(self, row: dict[str, Any]) -> None:
         """Store a record as it is now, with its segments and the callers' repeat gaps."""
-        segments = _segment_rows(row["call_id"], _segments(row["segments"]))
         async with self.engine.begin() as connection:
-            await connection.execute(upsert(self.engine, TABLE, row, "call_id"))
-            await connection.execute(SEGMENTS.delete().where(SEGMENTS.c.call_id == row["call_id"]))
-            if segments:
-                await connection.execute(SEGMENTS.insert(), segments)
-            await _note_repeats(connection, row)
-            moments = [row["arrived_us"], row["queued_us"]]
-            await unmark(connection, [*moments, *(s["answered_us"] for s in segments)])
+            await self.write(connection, row)
+
+    @staticmethod
+    async def write(connection: AsyncConnection, row: dict[str, Any]) -> None:
+        """`save` within a transaction of the caller's."""
+        segments = _segment_rows(row["call_id"], _segments(row["segments"]))
+        await upsert(connection, TABLE, row, "call_id")
+        await connection.execute(SEGMENTS.delete().where(SEGMENTS.c.call_id == row["call_id"]))
+        if segments:
+            await connection.execute(SEGMENTS.insert(), segments)
+        await _note_repeats(connection, row)
+        moments = [row["arrived_us"], row["queued_us"]]
+        await unmark(connection, [*moments, *(s["answered_us"] for s in segments)])
 
     async def _records(self, query: Any) -> list[Record]:
         async with self.engine.connect() as connection:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ari_app.adapters.agent_store import OPEN_CALLBACK, AgentStore, CallbackStore, RoutingStore
 from ari_app.adapters.ari import AriError, AriRest, AriUnreachable, unless_gone
@@ -547,14 +548,16 @@ class AcdService:
                     "source": source,
                 }
                 await self._persist(
-                    "agent_state", self._save_state, {"state": state_row(status), "event": change}
+                    "agent_state",
+                    self.agents.write_state,
+                    {"state": state_row(status), "event": change},
                 )
                 log.info("agent_state", agent_id=status.agent_id, state=status.state.value,
                          reason=status.reason, source=source, trigger=event)  # fmt: skip
             case Routed(assignment):
                 await self._persist(
                     "routing_decision",
-                    self.routing.add,
+                    self.routing.write,
                     {
                         "call_id": assignment.call_id,
                         "at": self._clock(),
@@ -601,17 +604,18 @@ class AcdService:
                 await self._send_to_ending(call_id, node, why)
 
     async def _persist(
-        self, what: str, write: Callable[[dict[str, Any]], Awaitable[None]], row: dict[str, Any]
+        self,
+        what: str,
+        write: Callable[[AsyncConnection, dict[str, Any]], Awaitable[None]],
+        row: dict[str, Any],
     ) -> None:
         """Through the ordered writer when there is one: a database round trip never holds
         up the ACD's next command."""
         if self.writer is None:
-            await write(row)
+            async with self.agents.engine.begin() as connection:
+                await write(connection, row)
         else:
             self.writer.submit(what, write, row)
-
-    async def _save_state(self, row: dict[str, Any]) -> None:
-        await self.agents.save_state(row["state"], row["event"])
 
     async def _admit(self, enter: EnterQueue) -> None:
         call = WaitingCall(

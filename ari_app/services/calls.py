@@ -249,7 +249,7 @@ class CallService:
                 await unless_gone(self.ari.hangup(call_id, reason), (404,))
             case SaveCall(call):
                 row = call_row(call)
-                self.writer.submit("call", self.store.save, row, call.call_id)
+                self.writer.submit("call", self.store.write, row, call.call_id)
                 if self.saved is not None:
                     self.saved(row)
             case PublishCallEvent(call_id, name, data):

@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ari_app.adapters.backstop import read_lines
 from ari_app.adapters.cdr_store import CdrStore
@@ -64,8 +65,8 @@ class CdrCapture:
         self.counts.live += 1
         self.writer.submit("cdr", self._store_live, row)
 
-    async def _store_live(self, row: dict[str, Any]) -> None:
-        await self.store.add("cdr", [row])
+    async def _store_live(self, connection: AsyncConnection, row: dict[str, Any]) -> None:
+        await self.store.insert_new(connection, "cdr", [row])
 
     async def catch_up(self, kind: str) -> int:
         """Read `kind`'s file from its checkpoint to its end; the number of rows stored."""

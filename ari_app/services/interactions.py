@@ -71,7 +71,7 @@ class InteractionLog:
         if after is None or after == before:
             return after
         self.records[event.call_id] = after
-        self.writer.submit("interaction", self.store.save, record_row(after), event.call_id)
+        self.writer.submit("interaction", self.store.write, record_row(after), event.call_id)
         if self.live is not None:
             _tell(self.live, before, after)
         call = after.interaction

@@ -240,7 +240,7 @@ class KpiKeeper:
                 spans.append((bucket, bucket + STEP_US))
         for span in spans[-KEEP_ROUND:]:  # the newest first: reports ask for them most
             self._pending += 1
-            self.writer.submit("kpi_sums", self._keep, {"span": span, "targets": targets})
+            self.writer.submit_alone("kpi_sums", self._keep, {"span": span, "targets": targets})
         return min(len(spans), KEEP_ROUND)
 
     async def _keep(self, job: dict[str, Any]) -> None:

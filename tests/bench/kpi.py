@@ -135,7 +135,7 @@ async def _report(url: str) -> tuple[float, float, float]:
     raw = await reports.report(ask)
     from_records = time.perf_counter() - started
 
-    writer = Writer()
+    writer = Writer(engine)
     now = T0 + timedelta(days=30, hours=1)
     keeper = KpiKeeper(sums, writer, Targets, clock=lambda: now)
     started = time.perf_counter()

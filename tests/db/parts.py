@@ -86,7 +86,7 @@ async def api_client(
     acd, queues = queue_parts(engine, ari, folder, flows)
     supervisors = SupervisorDirectory(SupervisorStore(engine), token_store, ari)
     monitor = MonitorService(ari, "ari-app", MonitorStore(engine), supervisors, acd, _refuse_spawn)
-    writer = Writer()
+    writer = Writer(engine)
     context = ApiContext(
         calls=CallStore(engine),
         tokens=token_store,
@@ -136,7 +136,7 @@ class PushedConfig:
 def records(engine: AsyncEngine, acd: AcdService, writer: Writer | None = None) -> dict[str, Any]:
     """The API's record keepers over the test database: CDRs, interactions, KPIs, live."""
     store = InteractionStore(engine)
-    log = InteractionLog(store, writer or Writer())
+    log = InteractionLog(store, writer or Writer(engine))
     log.live = LiveService(acd.acd, None)
     acd.interactions = log
     return {

@@ -95,7 +95,7 @@ async def _service(
     flows = FlowRegistry(tmp_path / "flows")
     await flows.reload()
     rest = AriRest("http://asterisk", "ari-app", "x", transport=httpx.MockTransport(ari))
-    writer = Writer()
+    writer = Writer(engine)
     service = CallService(
         ari=rest,
         application="ari-app",

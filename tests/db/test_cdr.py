@@ -69,7 +69,7 @@ def _ami(uniqueid: str, sequence: int, start: float = 1795640184.25) -> dict[str
 
 
 def _capture(engine: AsyncEngine, tmp_path: Path) -> tuple[CdrCapture, Writer, Path]:
-    writer = Writer()
+    writer = Writer(engine)
     path = tmp_path / "cdr.json"
     return CdrCapture(CdrStore(engine), writer, {"cdr": path}), writer, path
 
@@ -144,7 +144,7 @@ async def test_channel_events_are_read_from_their_file(engine: AsyncEngine, tmp_
     ]
     base = {"uniqueid": "1795640163.0", "linkedid": "1795640163.0", "channame": "PJSIP/c-0"}
     path.write_text("".join(json.dumps({**base, **event}) + "\n" for event in events))
-    capture = CdrCapture(CdrStore(engine), Writer(), {"cel": path, "cdr": None})
+    capture = CdrCapture(CdrStore(engine), Writer(engine), {"cel": path, "cdr": None})
     assert await capture.catch_up("cel") == 3
     rows = await capture.store.cels(linkedid="1795640163.0")
     assert [row["event"] for row in rows] == ["CHAN_START", "ANSWER", "HANGUP"]

@@ -295,7 +295,7 @@ async def test_the_keeper_keeps_what_is_over_and_the_report_stays_thesame_figure
     ask = ReportAsk(T0 - timedelta(minutes=7), T0 + timedelta(hours=5), interval=30)
     before = await reports.report(ask)
 
-    writer = Writer()
+    writer = Writer(engine)
     now = T0 + timedelta(hours=4, minutes=20)  # intervals over for an hour: to 03:15
     keeper = KpiKeeper(sums, writer, lambda: targets, clock=lambda: now)
     assert await keeper.catch_up() == 1  # from the first record on: less than a day

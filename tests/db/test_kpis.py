@@ -23,7 +23,7 @@ EVENTS = AgentEventRecord.__table__  # type: ignore[attr-defined]
 
 
 async def _the_hour(engine: AsyncEngine) -> InteractionLog:
-    writer = Writer()
+    writer = Writer(engine)
     log = InteractionLog(InteractionStore(engine), writer)
     for event in SCRIPT:
         log.record(event)

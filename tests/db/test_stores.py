@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import inspect, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ari_app.adapters.agent_store import AgentStore, RoutingStore
 from ari_app.adapters.ari import AriRest
@@ -80,13 +80,13 @@ async def test_the_writer_keeps_order_and_retries_until_the_write_lands(
     engine: AsyncEngine,
 ) -> None:
     store = CallStore(engine)
-    writer = Writer(max_backoff=0.05)
+    writer = Writer(engine, max_backoff=0.05)
     failures = iter([True, True, False, False, False])
 
-    async def flaky_save(row: dict[str, object]) -> None:
+    async def flaky_save(connection: AsyncConnection, row: dict[str, Any]) -> None:
         if next(failures):
             raise OSError("database briefly away")
-        await store.save(row)
+        await store.write(connection, row)
 
     writer.submit("call", flaky_save, call_row(_call()))
     writer.submit("call", flaky_save, call_row(_call(phase=Phase.ENDED, ended_at=T0)))
@@ -96,6 +96,7 @@ async def test_the_writer_keeps_order_and_retries_until_the_write_lands(
     record = await store.get("1.1")
     assert record is not None
     assert record.phase == "ended"
+    assert writer.transactions == 3  # both rows in one transaction, tried three times
 
 
 async def test_tokens_are_stored_hashed_and_checked_for_expiry_and_revocation(
@@ -176,15 +177,19 @@ async def test_a_row_the_database_refuses_is_skipped_and_later_rows_still_land(
     engine: AsyncEngine,
 ) -> None:
     store = CallStore(engine)
-    writer = Writer(max_backoff=0.05)
+    writer = Writer(engine, max_backoff=0.05)
     refused = {**call_row(_call("bad")), "phase": None}  # NOT NULL: refused for its content
-    writer.submit("call", store.save, refused)
-    writer.submit("call", store.save, call_row(_call("good")))
+    writer.submit("call", store.write, call_row(_call("before")))
+    writer.submit("call", store.write, refused)
+    writer.submit("call", store.write, call_row(_call("good")))
     task = asyncio.create_task(writer.run())
     await writer.drain(timeout=5)
     task.cancel()
     assert await store.get("bad") is None
+    # the shared transaction was refused whole; then each row on its own: only one lost
+    assert await store.get("before") is not None
     assert await store.get("good") is not None
+    assert writer.transactions == 4
 
 
 async def test_an_unfinished_calls_ivr_path_comes_back_from_its_row(engine: AsyncEngine) -> None:
@@ -221,13 +226,15 @@ async def test_an_unfinished_calls_ivr_path_comes_back_from_its_row(engine: Asyn
     assert (back.flow, back.version) == ("t", 3)
 
 
-async def test_a_record_changed_before_its_write_is_written_once_with_the_last_state() -> None:
+async def test_a_record_changed_before_its_write_is_written_once_with_the_last_state(
+    engine: AsyncEngine,
+) -> None:
     written: list[dict[str, Any]] = []
 
-    async def write(row: dict[str, Any]) -> None:
+    async def write(connection: AsyncConnection, row: dict[str, Any]) -> None:
         written.append(row)
 
-    writer = Writer(gather=0.05)
+    writer = Writer(engine, gather=0.05)
     runner = asyncio.create_task(writer.run())
     try:
         for step in range(5):  # one moment of a call: five changes to its record
@@ -237,8 +244,36 @@ async def test_a_record_changed_before_its_write_is_written_once_with_the_last_s
         await writer.drain(timeout=2)
         assert written == [{"id": "c1", "step": 4}, {"id": "x"}, {"id": "c2", "step": 0}]
         assert writer.coalesced == 4
+        assert writer.transactions == 1  # what waited together went in one transaction
         writer.submit("call", write, {"id": "c1", "step": 5}, "c1")  # after its write: anew
         await writer.drain(timeout=2)
         assert written[-1] == {"id": "c1", "step": 5}
     finally:
         runner.cancel()
+
+
+async def test_a_job_alone_runs_in_its_turn_between_the_transactions_around_it(
+    engine: AsyncEngine,
+) -> None:
+    done: list[str] = []
+
+    async def write(connection: AsyncConnection, row: dict[str, Any]) -> None:
+        done.append(row["id"])
+
+    async def job(row: dict[str, Any]) -> None:
+        done.append(f"job {row['id']}")
+
+    writer = Writer(engine, gather=0.05)
+    runner = asyncio.create_task(writer.run())
+    try:
+        writer.submit("call", write, {"id": "a"})
+        writer.submit("call", write, {"id": "b"})
+        writer.submit_alone("kpi_sums", job, {"id": "sums"})
+        writer.submit("call", write, {"id": "c"})
+        assert writer.backlog == 4
+        await writer.drain(timeout=2)
+    finally:
+        runner.cancel()
+    assert done == ["a", "b", "job sums", "c"]
+    assert writer.transactions == 2
+    assert writer.backlog == 0
