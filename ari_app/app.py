@@ -265,6 +265,7 @@ async def build(settings: Settings) -> Parts:
                 "configured": mqtt is not None,
                 "connected": mqtt is not None and mqtt.connected.is_set(),
                 "dropped": mqtt.dropped if mqtt else 0,
+                "replaced": mqtt.replaced if mqtt else 0,
             },
             "event_loop": loop_lag.report(),
         }

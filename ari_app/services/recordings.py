@@ -58,6 +58,9 @@ class RecordingService:
         self.ari, self.store, self.folder = ari, store, folder
         self._spawn, self._clock, self._draw = spawn, clock, draw
         self._live: dict[str, str] = {}  # recording -> state (recording, paused)
+        # recording -> its call, from the moment its row is written until it is stored or
+        # failed: a call with none (most calls) needs no database query at its end
+        self._call_of: dict[str, str] = {}
         self._paused_at: dict[str, datetime] = {}
         self._fetching: set[str] = set()
 
@@ -67,6 +70,7 @@ class RecordingService:
     async def start(self, call_id: str, bridge_id: str, agent_id: str, queue: str) -> str:
         """Record the conversation in this bridge; the recording's id."""
         name = f"rec-{secrets.token_hex(12)}"
+        self._call_of[name] = call_id
         await self.store.add(
             {
                 "id": name,
@@ -84,6 +88,7 @@ class RecordingService:
             await self.ari.record_bridge(bridge_id, name, FORMAT)
         except (AriError, AriUnreachable) as exc:
             await self.store.update(name, state="failed", error=str(exc)[:200])
+            self._call_of.pop(name, None)
             raise
         self._live[name] = "recording"
         log.info("recording_started", recording=name, call_id=call_id, bridge=bridge_id)
@@ -123,6 +128,8 @@ class RecordingService:
         return bool(live)
 
     async def _live_of(self, call_id: str) -> list[RecordingRecord]:
+        if call_id not in self._call_of.values():
+            return []
         return await self.store.find(limit=100, call_id=call_id, state=LIVE)
 
     async def conversation_over(self, call_id: str) -> None:
@@ -171,6 +178,7 @@ class RecordingService:
         fetched = []
         just_now = self._clock() - timedelta(seconds=10)
         for record in await self.store.find(limit=10_000, state=LIVE):
+            self._call_of[record.id] = record.call_id
             found = await self.ari.recording_state(record.id)
             if found == "live":
                 self._live.setdefault(record.id, record.state)
@@ -218,6 +226,7 @@ class RecordingService:
                 partial.unlink(missing_ok=True)
                 log.error("recording_not_fetched", recording=name, error=str(exc))
                 await self.store.update(name, state="failed", error=str(exc)[:200])
+                self._call_of.pop(name, None)
                 return
         record = await self.store.get(name)
         now = self._clock()
@@ -230,6 +239,7 @@ class RecordingService:
             duration=duration,
             segments=_closed(record.segments if record else [], now),
         )
+        self._call_of.pop(name, None)
         try:  # Asterisk's copy: ours is safe now
             await self.ari.delete_recording(name)
         except (AriError, AriUnreachable) as exc:
@@ -240,6 +250,7 @@ class RecordingService:
         self._live.pop(name, None)
         self._paused_at.pop(name, None)
         await self.store.update(name, state="failed", ended_at=self._clock(), error=cause[:200])
+        self._call_of.pop(name, None)
         log.error("recording_failed", recording=name, cause=cause)
 
     async def prune(self, keep_days: int) -> list[str]:

@@ -210,6 +210,8 @@ async def test_after_a_reconnect_live_recordings_are_followed_and_missed_ends_fe
 
 
 async def _recording(recorder: RecordingService, name: str, call_id: str) -> None:
+    """A live recording of the call, as `start` leaves it (without a bridge to record)."""
+    recorder._call_of[name] = call_id
     await recorder.store.add(
         {
             "id": name,
