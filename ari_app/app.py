@@ -234,7 +234,7 @@ async def build(settings: Settings) -> Parts:
     await interactions.load()
     center_topic = f"{settings.mqtt_topic_prefix}/{settings.center}"
 
-    def publish_live(topic: str, body: dict[str, Any], retain: bool) -> None:
+    def publish_live(topic: str, body: dict[str, Any] | None, retain: bool) -> None:
         if mqtt is not None:
             mqtt.publish(f"{center_topic}/{topic}", body, retain=retain)
 

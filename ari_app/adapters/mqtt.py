@@ -47,9 +47,10 @@ class MqttPublisher:
         self._retained: dict[str, list[Any]] = {}  # topic -> its retained message waiting
         self._arrived = asyncio.Event()
 
-    def publish(self, topic: str, payload: dict[str, Any], *, retain: bool = False) -> None:
-        """Queue one message; drops the oldest one when the buffer is full."""
-        body = json.dumps(payload, default=str).encode()
+    def publish(self, topic: str, payload: dict[str, Any] | None, *, retain: bool = False) -> None:
+        """Queue one message (None: an empty one, which clears a retained topic); drops the
+        oldest one when the buffer is full."""
+        body = b"" if payload is None else json.dumps(payload, default=str).encode()
         if retain and (waiting := self._retained.get(topic)) is not None:
             waiting[1] = body
             self.replaced += 1

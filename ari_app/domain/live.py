@@ -148,6 +148,10 @@ class LiveStats:
     def agent_state(self, agent_id: str, state: str, reason: str, at: datetime) -> None:
         self.agents[agent_id] = AgentLive(state, at, reason)
 
+    def agent_removed(self, agent_id: str) -> bool:
+        """An agent deleted from the center; False if none was known."""
+        return self.agents.pop(agent_id, None) is not None
+
     def tick(self, now: datetime) -> None:
         for live in self.queues.values():
             self._roll(live, now)

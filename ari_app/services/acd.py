@@ -450,6 +450,8 @@ class AcdService:
         self.acd.router.agent_gone(agent_id)
         self.acd.profiles.pop(agent_id, None)
         self.acd.statuses.pop(agent_id, None)
+        if self.interactions is not None:
+            self.interactions.agent_removed(agent_id)
 
     async def phones_reachable(self) -> None:
         """On every connect: watch each agent's phone, and see which Asterisk can reach now.

@@ -115,6 +115,10 @@ class InteractionLog:
         else:
             self.record(LeftQueue(call_id, at))
 
+    def agent_removed(self, agent_id: str) -> None:
+        if self.live is not None:
+            self.live.agent_removed(agent_id)
+
     def agent_changed(
         self,
         agent_id: str,

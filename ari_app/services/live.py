@@ -27,7 +27,8 @@ from ari_app.domain.live import LiveStats
 
 log = structlog.get_logger(__name__)
 
-Publish = Callable[[str, dict[str, Any], bool], None]  # topic below the center, body, retain
+# topic below the center, body (None: an empty message), retain
+Publish = Callable[[str, dict[str, Any] | None, bool], None]
 
 
 class LiveService:
@@ -86,6 +87,12 @@ class LiveService:
         body = self.stats.agent(agent_id, at)
         if self._publish is not None and body is not None:
             self._publish(f"agents/{agent_id}/state", body, True)
+
+    def agent_removed(self, agent_id: str) -> None:
+        """A deleted agent leaves the figures, and its retained state leaves the broker
+        (an empty retained message clears a topic)."""
+        if self.stats.agent_removed(agent_id) and self._publish is not None:
+            self._publish(f"agents/{agent_id}/state", None, True)
 
     # -- figures out ---------------------------------------------------------------------
 

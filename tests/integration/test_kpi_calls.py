@@ -174,7 +174,14 @@ async def test_live_stats_and_a_queue_alert_arrive_on_mqtt(
             await wait_for_agent(client, "anna", state="available")
             await asyncio.sleep(1.5)  # a tick of the live figures
             agents = (await client.get("/api/v1/stats/agents")).json()
-        listening.cancel()
+            listening.cancel()
+            # retained: a newcomer gets the queue's figures and the agent's state at once
+            got = await _retained(name)
+            # a deleted agent leaves the figures, and the broker forgets their state
+            assert (await client.delete("/api/v1/agents/anna")).status_code == 204
+            assert (await client.get("/api/v1/stats/agents")).json() == []
+            await asyncio.sleep(0.5)  # the clearing message on its way
+            after = await _retained(name)
     assert live["waiting"] == 1
     assert 4 <= live["longest_wait"] <= 8
     assert live["agents"] == {"paused": 1}
@@ -190,17 +197,22 @@ async def test_live_stats_and_a_queue_alert_arrive_on_mqtt(
     changes = [state for n, state in enumerate(states) if n == 0 or states[n - 1] != state]
     assert changes[-4:] == ["reserved", "on_call", "wrap_up", "available"]
     assert [a["state"] for a in agents] == ["available"]
-    # retained: a newcomer gets the queue's figures and the agent's state at once
-    async with aiomqtt.Client("127.0.0.1", 1883) as late:
-        await late.subscribe(f"ari-app/{name}/+/+/+", qos=1)
-        got: dict[str, Any] = {}
-        async with asyncio.timeout(5):
-            async for message in late.messages:
-                got[str(message.topic)] = json.loads(message.payload)
-                if len(got) == 2:
-                    break
+    assert set(got) == {f"ari-app/{name}/agents/anna/state", f"ari-app/{name}/queues/sales/stats"}
     assert got[f"ari-app/{name}/agents/anna/state"]["state"] == "available"
     assert got[f"ari-app/{name}/queues/sales/stats"]["waiting"] == 0
+    assert set(after) == {f"ari-app/{name}/queues/sales/stats"}
+
+
+async def _retained(center: str) -> dict[str, Any]:
+    """The retained messages of a center's queues and agents, as a newcomer gets them."""
+    got: dict[str, Any] = {}
+    async with aiomqtt.Client("127.0.0.1", 1883) as late:
+        await late.subscribe(f"ari-app/{center}/+/+/+", qos=1)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.5):
+                async for message in late.messages:
+                    got[str(message.topic)] = json.loads(message.payload)
+    return got
 
 
 async def test_a_caller_on_hold_hears_music_not_the_agent_and_the_hold_counts(
