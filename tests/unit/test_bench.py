@@ -11,6 +11,7 @@ from ari_app.adapters.interaction_store import row_record
 from ari_app.domain.kpi import Targets, queue_figures
 from ari_app.services.flows import check_file
 from tests.bench import ivr_engine, kpi
+from tests.bench.load.run import Plan, search_rate
 
 
 @pytest.mark.parametrize(
@@ -43,3 +44,29 @@ def test_the_kpi_benchmarks_generated_calls_are_records_the_report_reads() -> No
     assert 0.6 < figures.handled / figures.offered < 0.95
     assert figures.blocked > 0
     assert any(len(c.segments) == 2 for c in calls)  # transfers
+
+
+async def _searched(plan: Plan, limit: float) -> tuple[tuple[float | None, str], list[float]]:
+    tried: list[float] = []
+
+    async def passes(rate: float) -> bool:
+        tried.append(rate)
+        return rate <= limit
+
+    return await search_rate(plan, passes), tried
+
+
+async def test_the_rate_search_steps_up_then_halves_the_gap_to_the_first_failure() -> None:
+    found, tried = await _searched(Plan(agents=160), limit=12.0)
+    assert tried == [4.0, 6.0, 9.0, 13.5, 11.2, 12.3]
+    assert found == (11.2, "failures")
+
+
+async def test_the_rate_search_stops_where_every_agent_would_be_busy() -> None:
+    plan = Plan(agents=160)
+    found, tried = await _searched(plan, limit=1000.0)
+    assert tried[-1] == round(plan.ceiling, 1) == found[0]
+    assert found[1] == "agents"
+    assert len(tried) == len(set(tried))  # no rate twice
+    found, tried = await _searched(Plan(agents=160, start_rate=1.0, max_rate=1.0), 1000.0)
+    assert (found, tried) == ((1.0, "max_rate"), [1.0])

@@ -14,7 +14,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -74,6 +74,35 @@ class Plan:
 SMOKE = Plan(
     agents=3, start_rate=1.0, bisections=0, window=3.0, fixed_window=3.0, talk=1.0, max_rate=1.0
 )
+
+
+async def search_rate(
+    plan: Plan, passes: Callable[[float], Awaitable[bool]]
+) -> tuple[float | None, str]:
+    """Step the rate up by `plan.factor` until a run fails (or every agent would be busy),
+    then halve the gap to the failure `plan.bisections` times: the highest rate that
+    passed, and what stopped the search."""
+    passed: float | None = None
+    ceiling = round(plan.ceiling, 1)  # as the rates are rounded
+    rate = min(plan.start_rate, ceiling)
+    while True:
+        if not await passes(rate):
+            failed = rate
+            break
+        passed = rate
+        if rate >= ceiling:
+            return passed, "agents" if not plan.max_rate else "max_rate"
+        rate = min(round(rate * plan.factor, 1), ceiling)
+    for _ in range(plan.bisections):
+        low = passed or 0.0
+        rate = round((low + failed) / 2, 1)
+        if rate <= low or rate >= failed:
+            break
+        if await passes(rate):
+            passed = rate
+        else:
+            failed = rate
+    return passed, "failures"
 
 
 class Bench:
@@ -153,32 +182,14 @@ class Bench:
 
     async def highest_rate(self, center: Center) -> tuple[float | None, str, list[Trial]]:
         """The highest rate that passed, what stopped the search, and every step."""
-        plan, trials = self.plan, []
-        passed: float | None = None
-        failed: float | None = None
-        rate = min(plan.start_rate, plan.ceiling)
-        while True:
-            trial = await self.trial(center, rate, plan.window)
-            trials.append(trial)
-            if not trial.passed:
-                failed = rate
-                break
-            passed = rate
-            if rate >= plan.ceiling:
-                return passed, "agents" if not plan.max_rate else "max_rate", trials
-            rate = round(min(rate * plan.factor, plan.ceiling), 1)
-        for _ in range(plan.bisections):
-            low = passed or 0.0
-            rate = round((low + failed) / 2, 1)
-            if rate <= low or rate >= failed:
-                break
-            trial = await self.trial(center, rate, plan.window)
-            trials.append(trial)
-            if trial.passed:
-                passed = rate
-            else:
-                failed = rate
-        return passed, "failures", trials
+        trials: list[Trial] = []
+
+        async def passes(rate: float) -> bool:
+            trials.append(await self.trial(center, rate, self.plan.window))
+            return trials[-1].passed
+
+        passed, stop = await search_rate(self.plan, passes)
+        return passed, stop, trials
 
     @contextlib.asynccontextmanager
     async def service(self) -> AsyncIterator[Center]:
