@@ -181,10 +181,13 @@ async def build(settings: Settings) -> Parts:
     """Check every part the settings name, then build the service. Raises StartupError."""
     engine = await _open_database(settings)
     password = settings.ari_password.get_secret_value()
-    # a call's REST requests ride on the event websocket once it is connected
-    rest_on_socket = RestOverSocket()
-    ari = AriRest(settings.ari_url, settings.ari_user, password, socket=rest_on_socket)
+    ari = AriRest(settings.ari_url, settings.ari_user, password)
     await _check_ari(settings, ari)
+    # a call's REST requests ride on the event websocket once it is connected, where
+    # Asterisk takes them; over HTTP otherwise
+    rest_on_socket = RestOverSocket() if await ari.takes_requests_on_socket() else None
+    ari.socket = rest_on_socket
+    log.info("ari_requests", on_socket=rest_on_socket is not None)
     ami = AmiClient(
         settings.ami_host,
         settings.ami_port,

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ari_app.settings import (
@@ -81,12 +82,21 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = load(args.env_file)
     try:
-        asyncio.run(run(settings))
+        with asyncio.Runner(loop_factory=_loop_factory(settings.event_loop)) as runner:
+            runner.run(run(settings))
     except StartupError as exc:
         return _fail(str(exc), EXIT_BAD_SETTINGS if exc.setting else EXIT_FAILED)
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return None  # asyncio's own
 
 
 def _migrate(args: argparse.Namespace) -> int:

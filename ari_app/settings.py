@@ -46,6 +46,7 @@ class Settings(BaseSettings):
 
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     flows_dir: Path = REPO_DIR / "dialplan" / "flows"
     queues_file: Path = REPO_DIR / "dialplan" / "queues.yaml"

@@ -98,6 +98,15 @@ class AriRest:
 
     # -- the calls the service uses -------------------------------------------
 
+    async def takes_requests_on_socket(self) -> bool:
+        """Whether this Asterisk answers REST requests sent on the event websocket (22.4 and
+        later, and 20 and 21 releases of the same time): its event models name RESTRequest."""
+        try:
+            docs = await self.request("GET", "/api-docs/events.json")
+        except (AriError, AriUnreachable):
+            return False
+        return isinstance(docs, dict) and "RESTRequest" in docs.get("models", {})
+
     async def asterisk_info(self) -> dict[str, Any]:
         return dict(await self.request("GET", "/asterisk/info"))
 

@@ -304,7 +304,15 @@ class Writer:
             for item in batch:
                 if item.key is not None:
                     del self._waiting[(item.what, item.key)]  # a change from now on is a new write
-            await self._write(batch)
+            writing = asyncio.get_running_loop().create_task(self._write(batch))
+            try:
+                await asyncio.shield(writing)
+            except asyncio.CancelledError:
+                # stopping: the transaction under way is let finish (a few seconds at most),
+                # so that it lands and its connection goes back to the pool to be closed
+                await asyncio.wait({writing}, timeout=5.0)
+                writing.cancel()
+                raise
             idle = False
 
     def _take(self) -> list[_Item]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -277,3 +278,24 @@ async def test_a_job_alone_runs_in_its_turn_between_the_transactions_around_it(
     assert done == ["a", "b", "job sums", "c"]
     assert writer.transactions == 2
     assert writer.backlog == 0
+
+
+async def test_a_writer_stopped_mid_transaction_lets_it_land_first(engine: AsyncEngine) -> None:
+    store = CallStore(engine)
+    started = asyncio.Event()
+
+    async def slow_save(connection: AsyncConnection, row: dict[str, Any]) -> None:
+        started.set()
+        await asyncio.sleep(0.2)  # the database is slow just as the service stops
+        await store.write(connection, row)
+
+    writer = Writer(engine)
+    runner = asyncio.create_task(writer.run())
+    writer.submit("call", slow_save, call_row(_call("last")))
+    await started.wait()
+    runner.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner
+    assert await store.get("last") is not None
+    # no connection was left checked out: disposing closes them all
+    assert engine.pool.checkedout() == 0

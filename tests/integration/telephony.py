@@ -801,15 +801,34 @@ class Service:
             try:
                 await asyncio.wait_for(self.process.wait(), timeout)
             except TimeoutError:
+                stacks = await _stacks(self.process.pid)
                 self.process.kill()  # not left running into the next tests
                 await self.process.wait()
                 raise AssertionError(
                     f"the service did not stop within {timeout:g} s of signal {sig}:\n"
                     + "\n".join(self.lines[-30:])
+                    + f"\nwhere its threads were:\n{stacks}"
                 ) from None
         if self._reader is not None:
             await self._reader
         return self.process.returncode or 0
+
+
+async def _stacks(pid: int) -> str:
+    """Every thread's Python stack of a process (py-spy, from the dev extras)."""
+    spy = Path(sys.executable).parent / "py-spy"
+    if not spy.exists():
+        return "(py-spy is not installed)"
+    process = await asyncio.create_subprocess_exec(
+        str(spy), "dump", "--pid", str(pid),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        printed, _ = await asyncio.wait_for(process.communicate(), 20)
+    except TimeoutError:
+        process.kill()
+        return "(py-spy did not answer)"
+    return printed.decode(errors="replace")
 
 
 # every service started in this test session, for the log of a failed test

@@ -178,3 +178,19 @@ async def test_without_the_socket_requests_go_over_http_and_a_lost_socket_is_unr
     with pytest.raises(AriUnreachable):
         await waiting
     await rest.aclose()
+
+
+async def test_requests_stay_on_http_where_asterisk_does_not_take_them_on_the_socket() -> None:
+    def docs(models: dict[str, Any]) -> httpx.MockTransport:
+        def answer(request: httpx.Request) -> httpx.Response:
+            assert request.url.path == "/ari/api-docs/events.json"
+            return httpx.Response(200, json={"apiVersion": "2.0.0", "models": models})
+
+        return httpx.MockTransport(answer)
+
+    newer = AriRest("http://asterisk", "u", "p", transport=docs({"RESTRequest": {}}))
+    older = AriRest("http://asterisk", "u", "p", transport=docs({"StasisStart": {}}))
+    assert await newer.takes_requests_on_socket()
+    assert not await older.takes_requests_on_socket()
+    await newer.aclose()
+    await older.aclose()

@@ -43,6 +43,7 @@ def test_defaults_are_loopback_and_sqlite(monkeypatch: pytest.MonkeyPatch) -> No
         ({"ARI_APP_MQTT_URL": "tcp://broker"}, "ARI_APP_MQTT_URL"),
         ({"ARI_APP_ARI_APPLICATION": "has space"}, "ARI_APP_ARI_APPLICATION"),
         ({"ARI_APP_LOG_FORMAT": "xml"}, "ARI_APP_LOG_FORMAT"),
+        ({"ARI_APP_EVENT_LOOP": "trio"}, "ARI_APP_EVENT_LOOP"),
         ({"ARI_APP_AMI_PASSWORD": ""}, "ARI_APP_AMI_PASSWORD"),
     ],
 )
@@ -75,3 +76,12 @@ def test_the_local_asterisk_refuses_an_empty_rtp_range(monkeypatch: pytest.Monke
     monkeypatch.setenv("ARI_APP_ASTERISK_RTP_END", "19000")
     with pytest.raises(SettingsError, match="ARI_APP_ASTERISK_RTP_END"):
         load_local_asterisk()
+
+
+def test_the_service_runs_on_uvloop_unless_told_to_use_asyncios_own_loop() -> None:
+    import uvloop
+
+    from ari_app.cli import _loop_factory
+
+    assert _loop_factory("uvloop") is uvloop.new_event_loop
+    assert _loop_factory("asyncio") is None

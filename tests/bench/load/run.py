@@ -51,7 +51,7 @@ from tests.integration.telephony import read_env_file
 
 @dataclass(frozen=True)
 class Plan:
-    agents: int = 160  # per center; the rate is capped where they would all be busy
+    agents: int = 240  # per center; the rate is capped where they would all be busy
     start_rate: float = 4.0
     factor: float = 1.5  # each step's rate over the last one's
     bisections: int = 2  # halvings between the last pass and the first failure
@@ -74,6 +74,11 @@ class Plan:
 SMOKE = Plan(
     agents=3, start_rate=1.0, bisections=0, window=3.0, fixed_window=3.0, talk=1.0, max_rate=1.0
 )
+
+
+def _event_loop() -> str:
+    loop = os.environ.get("ARI_APP_EVENT_LOOP", "uvloop")
+    return f"uvloop {version('uvloop')}" if loop == "uvloop" else "asyncio"
 
 
 async def search_rate(
@@ -321,6 +326,9 @@ async def benchmark(asterisk: LocalAsterisk, plan: Plan, folder: Path) -> dict[s
             "sipp": sipp_version(),
             "python": platform.python_version(),
             "ari_app": version("ari-app"),
+            # the service's event loop (ARI_APP_EVENT_LOOP, uvloop unless the environment
+            # says otherwise)
+            "event_loop": _event_loop(),
         },
         "plan": dataclasses.asdict(plan) | {"ceiling": round(plan.ceiling, 1)},
         "database": (plan.database_url or "sqlite").split(":", 1)[0],

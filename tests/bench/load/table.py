@@ -53,7 +53,7 @@ def table(report: dict[str, Any]) -> str:
     lines.append(
         f"{machine['cores']} cores ({machine['cpu']}); Asterisk {versions['asterisk']}, "
         f"SIPp {versions['sipp']}, Python {versions['python']}, ari_app {versions['ari_app']}, "
-        f"database {report['database']}"
+        f"event loop {versions.get('event_loop', 'asyncio')}, database {report['database']}"
     )
     met = report["targets"]
     verdicts = {True: "met", False: "MISSED", None: "n/a"}
