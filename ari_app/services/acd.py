@@ -70,6 +70,13 @@ class _Admit:
 
 
 @dataclass(frozen=True)
+class _Seat:
+    """A queued caller into their waiting room, with the queue's music."""
+
+    call: WaitingCall
+
+
+@dataclass(frozen=True)
 class _Hangup:
     channel_id: str
 
@@ -121,6 +128,7 @@ class _Store:
 _Work = (
     AcdCommand
     | _Admit
+    | _Seat
     | _Hangup
     | _StopRecordings
     | _DestroyBridge
@@ -204,8 +212,12 @@ def lane_of(item: _Work) -> str:
     match item:
         case _Admit(enter):
             return enter.call_id
+        case _Seat(call):
+            return call.call_id
         case _DestroyBridge(bridge_id):
-            return bridge_id.split("-", 1)[1] if bridge_id.startswith(("wait-", "talk-")) else ""
+            if bridge_id.startswith(("wait-", "talk-")):
+                return bridge_id.split("-", 1)[1]
+            return CENTER_LANE
         case _Hangup(channel_id):
             return channel_id
         case CallbackChanged():
@@ -489,6 +501,8 @@ class AcdService:
         match item:
             case _Admit(enter):
                 await self._admit(enter)
+            case _Seat(call):
+                await self._seat(call)
             case _Hangup(channel_id):
                 await unless_gone(self.ari.hangup(channel_id))
             case _StopRecordings(call_id):
@@ -629,13 +643,15 @@ class AcdService:
             language=enter.language,
             caller=enter.caller,
         )
-        # marked first: a restart between the two steps still finds the caller and seats them
+        # marked first: a restart before the caller is seated still finds and seats them
         await self.ari.set_channel_var(enter.call_id, QUEUE_VARIABLE, queue_mark(call))
-        await self._seat(call)
         log.info("call_queued", call_id=enter.call_id, queue=enter.queue)
         if self.interactions is not None:
             self.interactions.queued(enter.call_id, enter.queue, call.waiting_since)
+        # the decision first, then the waiting room: a free agent's phone rings three
+        # round trips sooner, and the call's lane keeps its work in this order
         self._apply(self.acd.call_waiting(call, self._clock()))
+        self._work.put_nowait((_Seat(call), "acd"))
 
     async def _seat(self, call: WaitingCall) -> None:
         """Into the caller's own waiting room, with the queue's music."""
