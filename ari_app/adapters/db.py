@@ -55,7 +55,11 @@ def migrate(url: str) -> None:
 def engine_for(url: str) -> AsyncEngine:
     async_url = _driver_url(url, asynchronous=True)
     _ensure_sqlite_folder(async_url)
-    return create_async_engine(async_url, pool_pre_ping=True)
+    # SQLite lets one connection write at a time: another waits up to 30 s for the lock
+    # (the writer's transaction under load, Asterisk's CDR file caught up meanwhile)
+    # rather than fail at sqlite3's default of 5 s
+    more = {"connect_args": {"timeout": 30.0}} if async_url.get_backend_name() == "sqlite" else {}
+    return create_async_engine(async_url, pool_pre_ping=True, **more)
 
 
 def utc(value: datetime | None) -> datetime | None:

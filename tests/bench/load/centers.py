@@ -132,6 +132,8 @@ async def service_center(env: dict[str, str], folder: Path, agents: int) -> Asyn
         finally:  # their phones go from Asterisk too
             (folder / "service.log").write_text("\n".join(service.lines))
             async with service.client() as client:
+                # the service may still be busy with the run's records: patience
+                client.timeout = httpx.Timeout(60.0)
                 for agent_id in agent_ids(agents):
                     await client.delete(f"/api/v1/agents/{agent_id}")
 
