@@ -70,3 +70,13 @@ async def test_the_rate_search_stops_where_every_agent_would_be_busy() -> None:
     assert len(tried) == len(set(tried))  # no rate twice
     found, tried = await _searched(Plan(agents=160, start_rate=1.0, max_rate=1.0), 1000.0)
     assert (found, tried) == ((1.0, "max_rate"), [1.0])
+
+
+def test_a_capacity_capped_by_the_agents_judges_the_ratio_only_where_it_can() -> None:
+    from tests.bench.load.run import _ratio_target
+
+    assert _ratio_target(1.0, "failures", "agents") is True  # B at least A's limit
+    assert _ratio_target(1.0, "agents", "agents") is None  # neither limit found
+    assert _ratio_target(0.5, "agents", "failures") is False  # A only higher
+    assert _ratio_target(0.9, "agents", "failures") is None
+    assert _ratio_target(None, "failures", "failures") is None

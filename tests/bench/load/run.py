@@ -372,7 +372,7 @@ def targets(report: dict[str, Any]) -> dict[str, bool | None]:
     lag = (fb["event_loop_lag_ms"] or {}).get("p99")
     cpu = fb["python_cpu_ms_per_call"]
     return {
-        "max_rate_ratio_at_least_0.85": None if ratio is None else ratio >= 0.85,
+        "max_rate_ratio_at_least_0.85": _ratio_target(ratio, a["limited_by"], b["limited_by"]),
         "python_cpu_at_most_5_ms_per_call": None if cpu is None else cpu <= 5.0,
         "key_to_invite_p99_at_most_250_ms": None if invite_b is None else invite_b <= 250,
         "key_to_invite_p99_no_worse_than_app_queue": (
@@ -380,6 +380,16 @@ def targets(report: dict[str, Any]) -> dict[str, bool | None]:
         ),
         "event_loop_lag_p99_at_most_10_ms": None if lag is None else lag <= 10,
     }
+
+
+def _ratio_target(ratio: float | None, limit_a: str, limit_b: str) -> bool | None:
+    """A search that ended at the agents' ceiling (or the plan's cap) found no limit of
+    that center: its capacity is at least that rate, not that rate."""
+    if ratio is None:
+        return None
+    if ratio >= 0.85:
+        return True if limit_a == "failures" else None
+    return False if limit_b == "failures" else None
 
 
 async def profile_service(
