@@ -14,11 +14,16 @@ import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-# The requests that go on the websocket: the ones a call's control makes (and an
-# application's subscriptions, which follow calls). Others keep to HTTP: Asterisk 22.10
-# never answers `PUT applications/{app}/eventFilter` sent on the websocket, and stops
+# The requests that go on the websocket: those that never wait on a channel's own
+# thread. Asterisk runs one websocket's requests one after another, and a request that
+# waits on a channel (set a variable, answer, mute, continue, add it to a bridge or take
+# it out) waits while that channel plays a prompt: on the websocket it would hold up
+# every call's requests, and the websocket's pings with them. Those go over HTTP, a
+# connection each. So do configuration and the event filter: Asterisk 22.10 never
+# answers `PUT applications/{app}/eventFilter` sent on the websocket, and stops
 # answering that websocket's later requests too.
-CARRIED = frozenset({"channels", "bridges", "playbacks", "recordings"})
+CARRIED = frozenset({"bridges", "playbacks", "recordings"})
+WAITS_ON_CHANNEL = ("/addChannel", "/removeChannel")
 
 
 class Socket(Protocol):
@@ -46,9 +51,9 @@ class RestOverSocket:
         if self._socket is None:
             return False
         resource = path.lstrip("/").split("/", 1)[0]
-        return resource in CARRIED or (
-            resource == "applications" and path.endswith("/subscription")
-        )
+        if resource == "applications":
+            return path.endswith("/subscription")
+        return resource in CARRIED and not path.endswith(WAITS_ON_CHANNEL)
 
     def attach(self, socket: Socket) -> None:
         self._socket = socket

@@ -269,7 +269,7 @@ async def test_an_unreachable_broker_does_not_delay_calls(
     assert result.returncode == 0, result.output
     assert result.ear.audio_seconds() >= HELLO_WORLD_SECONDS * 0.6
     assert code == 200
-    assert body["mqtt"] == {"configured": True, "connected": False, "dropped": 0}
+    assert body["mqtt"] == {"configured": True, "connected": False, "dropped": 0, "replaced": 0}
 
 
 async def test_the_call_row_lands_in_postgresql_too(

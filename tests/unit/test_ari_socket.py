@@ -81,11 +81,14 @@ def test_only_a_calls_control_is_carried_and_only_while_connected() -> None:
     rest = RestOverSocket()
     assert not rest.carries("/channels/c1/answer")
     rest.attach(FakeSocket())
-    for path in ("/channels/c1/answer", "/bridges/b1/addChannel", "/playbacks/p1",
+    for path in ("/bridges/b1", "/bridges/b1/moh", "/playbacks/p1",
                  "/recordings/live/r1/stop", "/applications/ari-app/subscription"):  # fmt: skip
         assert rest.carries(path), path
-    for path in ("/applications/ari-app/eventFilter", "/asterisk/config/dynamic/res_pjsip/aor/a",
-                 "/endpoints/PJSIP", "/sounds", "/asterisk/info"):  # fmt: skip
+    # what waits on a channel's own thread (while it plays a prompt) stays on HTTP
+    for path in ("/channels/c1/answer", "/channels/c1/variable", "/bridges/b1/addChannel",
+                 "/bridges/b1/removeChannel", "/applications/ari-app/eventFilter",
+                 "/asterisk/config/dynamic/res_pjsip/aor/a", "/endpoints/PJSIP", "/sounds",
+                 "/asterisk/info"):  # fmt: skip
         assert not rest.carries(path), path
 
 
@@ -103,7 +106,7 @@ async def fake_asterisk(
                 request = json.loads(text)
                 requests.append(request)
                 status = 404 if "missing" in request["uri"] else 200
-                body = {"message": "Channel not found"} if status == 404 else {"id": "b1"}
+                body = {"message": "Bridge not found"} if status == 404 else {"id": "b1"}
                 await connection.send(json.dumps({
                     "type": "RESTResponse", "request_id": request["request_id"],
                     "status_code": status, "reason_phrase": "x",
@@ -145,9 +148,9 @@ async def test_requests_made_while_reconciling_are_answered_on_the_socket_then_e
             # the websocket is read while reconciling: these are answered on it
             assert await rest.request("POST", "/bridges/b1", type="holding") == {"id": "b1"}
             with pytest.raises(AriError) as missing:
-                await rest.channel("missing")
+                await rest.request("DELETE", "/bridges/missing")
             assert missing.value.status == 404
-            assert "Channel not found" in str(missing.value)
+            assert "Bridge not found" in str(missing.value)
             hold.set()
             await asyncio.sleep(0.02)  # events sent meanwhile wait for the reconcile
 
@@ -156,7 +159,7 @@ async def test_requests_made_while_reconciling_are_answered_on_the_socket_then_e
             if len(seen) == 2:
                 break
         assert [event["n"] for event in seen] == [1, 2]
-        assert [r["uri"] for r in requests] == ["bridges/b1", "channels/missing"]
+        assert [r["uri"] for r in requests] == ["bridges/b1", "bridges/missing"]
         assert requests[0]["query_strings"] == [{"name": "type", "value": "holding"}]
         await rest.aclose()
 
@@ -168,11 +171,12 @@ async def test_without_the_socket_requests_go_over_http_and_a_lost_socket_is_unr
     rest_socket = RestOverSocket(timeout=30)
     rest = AriRest("http://asterisk", "u", "p", transport=httpx.MockTransport(http),
                    socket=rest_socket)  # fmt: skip
-    assert await rest.request("POST", "/channels/c1/answer") == {"over": "http"}
+    assert await rest.request("POST", "/bridges/b1") == {"over": "http"}
     socket = FakeSocket()
     rest_socket.attach(socket)
     assert await rest.request("PUT", "/applications/app/eventFilter") == {"over": "http"}
-    waiting = asyncio.create_task(rest.request("POST", "/channels/c1/answer"))
+    assert await rest.request("POST", "/channels/c1/answer") == {"over": "http"}
+    waiting = asyncio.create_task(rest.request("POST", "/bridges/b1"))
     await asyncio.sleep(0)
     rest_socket.detach(socket)
     with pytest.raises(AriUnreachable):
