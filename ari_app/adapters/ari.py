@@ -45,8 +45,9 @@ def _message(reply: httpx.Response) -> str:
 
 
 class AriRest:
-    """The ARI REST calls the service makes: a call's control on the event websocket while it
-    is connected, everything else (and everything while it is not) over pooled HTTP."""
+    """The ARI REST calls the service makes: those that never wait on a channel's thread on
+    the event websocket while it is connected (`RestOverSocket.carries`), everything else
+    (and everything while it is not) over pooled HTTP."""
 
     def __init__(
         self,
