@@ -45,9 +45,10 @@ def _message(reply: httpx.Response) -> str:
 
 
 class AriRest:
-    """The ARI REST calls the service makes: those that never wait on a channel's thread on
-    the event websocket while it is connected (`RestOverSocket.carries`), everything else
-    (and everything while it is not) over pooled HTTP."""
+    """The ARI REST calls the service makes: on the event websocket while it is connected,
+    but for configuration and any request that would wait behind a prompt playing on a
+    channel (`RestOverSocket.carries`), which go over pooled HTTP, as everything does
+    while the websocket is down."""
 
     def __init__(
         self,
@@ -76,7 +77,7 @@ class AriRest:
 
     async def request(self, method: str, path: str, **params: Any) -> Any:
         query = {key: value for key, value in params.items() if value is not None}
-        if self.socket is not None and self.socket.carries(path):
+        if self.socket is not None and self.socket.carries(method, path, query):
             return await self._on_socket(self.socket, method, path, query)
         try:
             reply = await self._client.request(method, path, params=query)
@@ -140,12 +141,20 @@ class AriRest:
         self, channel_id: str, playback_id: str, media: tuple[str, ...], language: str = "en"
     ) -> None:
         """Play media in order as one playback (ARI takes a comma-separated list)."""
-        await self.request(
-            "POST",
-            f"/channels/{channel_id}/play/{playback_id}",
-            media=",".join(media),
-            lang=language,
-        )
+        if self.socket is not None:
+            # from now on, what would wait on the channel's thread keeps off the websocket
+            self.socket.prompt_started(channel_id, playback_id)
+        try:
+            await self.request(
+                "POST",
+                f"/channels/{channel_id}/play/{playback_id}",
+                media=",".join(media),
+                lang=language,
+            )
+        except AriError:  # refused: no prompt plays (unreachable: one may)
+            if self.socket is not None:
+                self.socket.prompt_ended(playback_id)
+            raise
 
     async def stop_playback(self, playback_id: str) -> None:
         await self.request("DELETE", f"/playbacks/{playback_id}")
@@ -455,9 +464,12 @@ class AriEvents:
         try:
             async for text in socket:
                 message = json.loads(text)
-                if rest is not None and message.get("type") == "RESTResponse":
+                if rest is None:
+                    inbox.put_nowait(message)
+                elif message.get("type") == "RESTResponse":
                     rest.answered(message)
                 else:
+                    rest.saw(message)
                     inbox.put_nowait(message)
         except Exception as exc:
             inbox.put_nowait(exc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from ari_app.adapters.ari import AriError, AriEvents, AriRest, AriUnreachable
-from ari_app.adapters.ari_socket import RestOverSocket, SocketClosed
+from ari_app.adapters.ari_socket import FORGET_PROMPT_SECONDS, RestOverSocket, SocketClosed
 
 
 class FakeSocket:
@@ -77,19 +78,78 @@ async def test_an_unanswered_request_times_out_and_a_late_answer_is_dropped() ->
     rest.answered({"request_id": socket.sent[0]["request_id"], "status_code": 200})
 
 
-def test_only_a_calls_control_is_carried_and_only_while_connected() -> None:
+def test_a_calls_control_is_carried_while_connected_and_configuration_is_not() -> None:
     rest = RestOverSocket()
-    assert not rest.carries("/channels/c1/answer")
+    assert not rest.carries("POST", "/channels/c1/answer", {})
     rest.attach(FakeSocket())
-    for path in ("/bridges/b1", "/bridges/b1/moh", "/playbacks/p1",
-                 "/recordings/live/r1/stop", "/applications/ari-app/subscription"):  # fmt: skip
-        assert rest.carries(path), path
-    # what waits on a channel's own thread (while it plays a prompt) stays on HTTP
-    for path in ("/channels/c1/answer", "/channels/c1/variable", "/bridges/b1/addChannel",
-                 "/bridges/b1/removeChannel", "/applications/ari-app/eventFilter",
-                 "/asterisk/config/dynamic/res_pjsip/aor/a", "/endpoints/PJSIP", "/sounds",
-                 "/asterisk/info"):  # fmt: skip
-        assert not rest.carries(path), path
+    for method, path in (("POST", "/bridges/b1"), ("POST", "/bridges/b1/moh"),
+                         ("DELETE", "/playbacks/p1"), ("POST", "/recordings/live/r1/stop"),
+                         ("POST", "/applications/ari-app/subscription"),
+                         ("POST", "/channels/c1/answer"), ("POST", "/channels/c1/variable"),
+                         ("POST", "/bridges/b1/addChannel"), ("POST", "/channels/c2")):  # fmt: skip
+        assert rest.carries(method, path, {"channel": "c1"}), path
+    for method, path in (("PUT", "/applications/ari-app/eventFilter"),
+                         ("PUT", "/asterisk/config/dynamic/res_pjsip/aor/a"),
+                         ("GET", "/endpoints/PJSIP"), ("GET", "/sounds"),
+                         ("GET", "/asterisk/info")):  # fmt: skip
+        assert not rest.carries(method, path, {}), path
+
+
+def test_what_would_wait_behind_a_prompt_goes_over_http_until_the_prompt_ends() -> None:
+    rest = RestOverSocket()
+    rest.attach(FakeSocket())
+    rest.prompt_started("c1", "p1")
+    rest.prompt_started("c1", "p2")  # a second prompt queued behind the first
+    waits = [("POST", "/channels/c1/answer", {}), ("POST", "/channels/c1/variable", {}),
+             ("POST", "/bridges/b1/addChannel", {"channel": "c1"}),
+             ("POST", "/bridges/b1/removeChannel", {"channel": "c2,c1"}),
+             ("POST", "/channels/c1/record", {})]  # fmt: skip
+    never = [("GET", "/channels/c1/variable", {}), ("POST", "/channels/c1/play/p3", {}),
+             ("DELETE", "/channels/c1", {}), ("POST", "/channels/c1/hold", {}),
+             ("POST", "/channels/c1/continue", {}), ("DELETE", "/playbacks/p1", {}),
+             ("POST", "/channels/c2/answer", {}),
+             ("POST", "/bridges/b1/addChannel", {"channel": "c2"})]  # fmt: skip
+    for request in waits:
+        assert not rest.carries(*request), request
+    for request in never:
+        assert rest.carries(*request), request
+    rest.saw({"type": "PlaybackFinished", "playback": {"id": "p1"}})
+    assert rest.playing("c1")  # p2 still plays
+    rest.saw({"type": "PlaybackFinished", "playback": {"id": "p2"}})
+    assert not rest.playing("c1")
+    for request in waits:
+        assert rest.carries(*request), request
+    rest.prompt_started("c1", "p4")
+    rest.saw({"type": "ChannelDestroyed", "channel": {"id": "c9"}})
+    assert rest.playing("c1")
+    rest.saw({"type": "ChannelDestroyed", "channel": {"id": "c1"}})
+    assert not rest.playing("c1")
+
+
+def test_a_prompt_whose_end_was_missed_is_forgotten_after_a_reconnect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rest = RestOverSocket()
+    rest.prompt_started("c1", "p1")
+    rest.attach(FakeSocket())
+    assert rest.playing("c1")
+    later = time.monotonic() + FORGET_PROMPT_SECONDS + 1
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    rest.attach(FakeSocket())
+    assert not rest.playing("c1")
+
+
+async def test_a_prompt_asterisk_refused_does_not_keep_its_channel_off_the_socket() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"message": "Channel not found"})
+
+    rest_socket = RestOverSocket()
+    rest = AriRest("http://asterisk", "u", "p", transport=httpx.MockTransport(refuse),
+                   socket=rest_socket)  # fmt: skip
+    with pytest.raises(AriError):
+        await rest.play("c1", "p1", ("sound:hello",))  # the socket is down: over HTTP
+    assert not rest_socket.playing("c1")
+    await rest.aclose()
 
 
 @asynccontextmanager
@@ -175,6 +235,7 @@ async def test_without_the_socket_requests_go_over_http_and_a_lost_socket_is_unr
     socket = FakeSocket()
     rest_socket.attach(socket)
     assert await rest.request("PUT", "/applications/app/eventFilter") == {"over": "http"}
+    rest_socket.prompt_started("c1", "p1")
     assert await rest.request("POST", "/channels/c1/answer") == {"over": "http"}
     waiting = asyncio.create_task(rest.request("POST", "/bridges/b1"))
     await asyncio.sleep(0)
