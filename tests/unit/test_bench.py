@@ -80,3 +80,24 @@ def test_a_capacity_capped_by_the_agents_judges_the_ratio_only_where_it_can() ->
     assert _ratio_target(0.5, "agents", "failures") is False  # A only higher
     assert _ratio_target(0.9, "agents", "failures") is None
     assert _ratio_target(None, "failures", "failures") is None
+
+
+def test_a_call_whose_agent_rang_after_the_caller_hung_up_fails_the_trial() -> None:
+    from tests.bench.load.measure import Readings, Trial, judge
+    from tests.bench.load.sipp import CallerRun
+
+    steps = {
+        "invite": {"c1": 0.0, "c2": 0.0, "c3": 0.0},
+        "answered": {"c1": 0.01, "c2": 0.01, "c3": 0.01},
+        "digit": {"c1": 2.0, "c2": 2.0, "c3": 2.0},
+        "bye": {"c1": 6.0, "c2": 6.0, "c3": 6.0},
+        "done": {"c1": 6.01, "c2": 6.01, "c3": 6.01},
+    }
+    reading = Readings(asterisk_cpu=0.0, service_cpu=0.0, lag_counts=None)
+    trial = judge(Trial("B", 1.0, 3), CallerRun(0, steps, ""), {"c1": 2.1, "c2": 6.5},
+                  reading, reading, [])  # fmt: skip
+    assert trial.failed == [
+        "c2: an agent's phone rang 0.5 s after the hang-up",
+        "c3: no agent's phone rang",
+    ]
+    assert trial.to_agent_ms == pytest.approx([100.0, 4500.0])

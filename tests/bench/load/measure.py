@@ -133,6 +133,10 @@ def judge(
             trial.failed.append(f"{number}: the caller's call did not complete")
         elif number not in invites:
             trial.failed.append(f"{number}: no agent's phone rang")
+        elif number in steps["bye"] and invites[number] > steps["bye"][number]:
+            # an agent reached after the caller gave up is no connected call
+            late = invites[number] - steps["bye"][number]
+            trial.failed.append(f"{number}: an agent's phone rang {late:.1f} s after the hang-up")
         if number in steps["answered"]:
             trial.pdd_ms.append(1000 * (steps["answered"][number] - steps["invite"][number]))
         if number in steps["digit"] and number in invites:
