@@ -492,7 +492,12 @@ class AcdService:
         try:
             await self._execute(item, source)
         except (AriError, AriUnreachable) as exc:
-            log.warning("acd_command_failed", command=type(item).__name__, error=str(exc))
+            log.warning(
+                "acd_command_failed",
+                command=type(item).__name__,
+                call_id=getattr(item, "call_id", None),
+                error=str(exc),
+            )
             if isinstance(item, RingAgent):  # the phone could not be rung at all
                 self._legs.pop(self._leg_of.pop(item.call_id, ""), None)
                 self._apply(self.acd.ring_failed(item.call_id, self._clock()))

@@ -282,7 +282,12 @@ async def _talking_to_anna(
         call = asyncio.create_task(
             place_call(sip_port, number="130", caller=caller, hang_up_after=hang_up_after)
         )
-        await wait_for_agent(client, "anna", state="on_call")
+        try:
+            await wait_for_agent(client, "anna", state="on_call")
+        except AssertionError:
+            if call.done():  # the caller's side tells why: SIPp's output
+                raise AssertionError(f"the call ended first: {call.result()}") from None
+            raise
         yield anna, call, await _call_of(client, caller)
 
 

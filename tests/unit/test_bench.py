@@ -82,22 +82,31 @@ def test_a_capacity_capped_by_the_agents_judges_the_ratio_only_where_it_can() ->
     assert _ratio_target(None, "failures", "failures") is None
 
 
-def test_a_call_whose_agent_rang_after_the_caller_hung_up_fails_the_trial() -> None:
+def test_a_call_passes_only_as_a_conversation_with_an_agent() -> None:
     from tests.bench.load.measure import Readings, Trial, judge
     from tests.bench.load.sipp import CallerRun
 
+    calls = ["c1", "c2", "c3", "c4", "c5"]
     steps = {
-        "invite": {"c1": 0.0, "c2": 0.0, "c3": 0.0},
-        "answered": {"c1": 0.01, "c2": 0.01, "c3": 0.01},
-        "digit": {"c1": 2.0, "c2": 2.0, "c3": 2.0},
-        "bye": {"c1": 6.0, "c2": 6.0, "c3": 6.0},
-        "done": {"c1": 6.01, "c2": 6.01, "c3": 6.01},
+        "invite": dict.fromkeys(calls, 0.0),
+        "answered": dict.fromkeys(calls, 0.01),
+        "digit": dict.fromkeys(calls, 2.0),
+        "bye": dict.fromkeys(calls, 6.0),
+        "done": dict.fromkeys(calls, 6.01),
+    }
+    agents = {
+        "invite": {"c1": 2.1, "c2": 6.5, "c4": 5.5, "c5": 2.2},
+        "answered": {"c1": 2.11, "c2": 6.51, "c4": 5.51},  # c5: rang, never answered
     }
     reading = Readings(asterisk_cpu=0.0, service_cpu=0.0, lag_counts=None)
-    trial = judge(Trial("B", 1.0, 3), CallerRun(0, steps, ""), {"c1": 2.1, "c2": 6.5},
-                  reading, reading, [])  # fmt: skip
+    troubles = ['{"command": "ConnectAgent", "call_id": "1.2", "event": "acd_command_failed"}']
+    trial = judge(Trial("B", 1.0, 5), CallerRun(0, steps, ""), agents, reading, reading, [],
+                  troubles)  # fmt: skip
     assert trial.failed == [
-        "c2: an agent's phone rang 0.5 s after the hang-up",
+        "c2: an agent answered -0.5 s before the hang-up",
         "c3: no agent's phone rang",
+        "c4: an agent answered 0.5 s before the hang-up",
+        "c5: an agent's phone rang, and never answered",
+        f"the service: {troubles[0]}",
     ]
-    assert trial.to_agent_ms == pytest.approx([100.0, 4500.0])
+    assert trial.to_agent_ms == pytest.approx([100.0, 4500.0, 3500.0, 200.0])

@@ -24,6 +24,8 @@ from ari_app.adapters.ami import AmiClient
 from tests.integration.telephony import Service, center_service
 
 PROMPT = "vm-enter-num-to-call"  # about two seconds; the caller presses 1 during it
+# what the service logs when a command of a call failed: that call is a failed call
+TROUBLES = ("acd_command_failed", "command_refused", "command_unsent")
 BASELINE_NUMBER = "299"  # not a service number (_1XX): the carrier's own context has it
 SERVICE_NUMBER = "198"
 BASELINE_QUEUE = "ari-app-bench"
@@ -71,6 +73,15 @@ class Center:
     @property
     def service_pid(self) -> int | None:
         return self.service.process.pid if self.service is not None else None
+
+    def log_length(self) -> int:
+        return len(self.service.lines) if self.service is not None else 0
+
+    def troubles(self, since: int) -> list[str]:
+        """The service's reports, logged since then, of a call it could not carry out."""
+        if self.service is None:
+            return []
+        return [line for line in self.service.lines[since:] if any(t in line for t in TROUBLES)]
 
     async def event_loop(self) -> dict[str, Any] | None:
         """The service's event-loop lag counts (B only)."""

@@ -65,6 +65,10 @@ class LogTail:
             return handle.read().decode(errors="replace").splitlines()
 
 
+# A call is a conversation if the agent answered this long before the caller hung up.
+MIN_TALK = 1.0
+
+
 @dataclass
 class Readings:
     """Counters read before and after a run."""
@@ -118,29 +122,39 @@ class Trial:
 def judge(
     trial: Trial,
     run: CallerRun,
-    invites: dict[str, float],
+    agents: dict[str, dict[str, float]],
     before: Readings,
     after: Readings,
     warnings: list[str],
+    troubles: list[str] = [],  # noqa: B006 (read only)
 ) -> Trial:
-    """Fill the trial in from the callers' and agents' logs and the two readings."""
+    """Fill the trial in from the callers' and agents' logs, the two readings, Asterisk's
+    warnings and (B) the service's reports of calls it could not carry out.
+
+    A call passed if the caller's scenario completed and an agent's phone answered it at
+    least `MIN_TALK` seconds before the caller hung up: the conversation took place."""
     steps = run.steps
+    invites, answers = agents.get("invite", {}), agents.get("answered", {})
     numbers = set(steps["invite"])
     if len(numbers) < trial.calls:
         trial.failed.append(f"{trial.calls - len(numbers)} calls were never placed")
     for number in sorted(numbers):
-        if number not in steps["done"]:
+        bye = steps["bye"].get(number)
+        if number not in steps["done"] or bye is None:
             trial.failed.append(f"{number}: the caller's call did not complete")
         elif number not in invites:
             trial.failed.append(f"{number}: no agent's phone rang")
-        elif number in steps["bye"] and invites[number] > steps["bye"][number]:
-            # an agent reached after the caller gave up is no connected call
-            late = invites[number] - steps["bye"][number]
-            trial.failed.append(f"{number}: an agent's phone rang {late:.1f} s after the hang-up")
+        elif number not in answers:
+            trial.failed.append(f"{number}: an agent's phone rang, and never answered")
+        elif answers[number] > bye - MIN_TALK:
+            # an agent reached as the caller gave up (or after) is no conversation
+            talk = bye - answers[number]
+            trial.failed.append(f"{number}: an agent answered {talk:.1f} s before the hang-up")
         if number in steps["answered"]:
             trial.pdd_ms.append(1000 * (steps["answered"][number] - steps["invite"][number]))
         if number in steps["digit"] and number in invites:
             trial.to_agent_ms.append(1000 * (invites[number] - steps["digit"][number]))
+    trial.failed.extend(f"the service: {line[:300]}" for line in troubles)
     if run.returncode != 0 and not trial.failed:
         trial.failed.append(f"SIPp exited {run.returncode}: {run.errors.strip()[-300:]}")
     trial.overloads = [line for line in warnings if OVERLOAD in line]

@@ -160,6 +160,7 @@ class Bench:
         run_number = next(self._runs)
         before = await self.readings(center)
         warnings = LogTail(self.messages)
+        logged = center.log_length()
         run = await run_callers(
             self.folder / f"{center.key}-{run_number:02d}-{rate:g}",
             self.sip_port,
@@ -175,10 +176,11 @@ class Bench:
         trial = judge(
             Trial(center.key, rate, calls),
             run,
-            self.phones.invites(),
+            self.phones.steps(),
             before,
             after,
             warnings.lines(),
+            center.troubles(since=logged),
         )
         trial.failed.extend(left)
         outcome = "pass" if trial.passed else f"FAIL ({(trial.failed + trial.overloads)[0]})"

@@ -113,9 +113,9 @@ class AgentPhones:
         """Where a phone's calls reach this SIPp."""
         return f"sip:{user}@127.0.0.1:{self.port}"
 
-    def invites(self) -> dict[str, float]:
-        """Calling number -> when its INVITE reached an agent (the first one)."""
-        return read_steps(self.log)["invite"]
+    def steps(self) -> dict[str, dict[str, float]]:
+        """`invite` and `answered` (the ACK): calling number -> when (the first one)."""
+        return read_steps(self.log)
 
     def error_lines(self) -> int:
         if not self.errors.exists():
