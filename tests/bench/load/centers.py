@@ -91,7 +91,8 @@ class Center:
         return dict(body["event_loop"])
 
     async def all_available(self, timeout: float = 60.0) -> None:
-        """B: wait until every agent is logged in, reachable and available again."""
+        """B: wait until every agent is logged in, reachable and available again, and the
+        service has written the run's records (the next run starts on a quiet service)."""
         if self.service is None:
             return
         waiting: list[dict[str, Any]] = []
@@ -105,7 +106,10 @@ class Center:
                         if row["state"] != "available" or row["reachable"] is not True
                     ]
                     if not waiting:
-                        return
+                        _, health = await self.service.healthz()
+                        if not health["database"]["backlog"]:
+                            return
+                        waiting = [{"records still to write": health["database"]["backlog"]}]
                     await asyncio.sleep(0.5)
         except TimeoutError:
             raise RuntimeError(f"agents not available in {timeout:g} s: {waiting[:3]}") from None
