@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import signal
 import sys
 from collections.abc import Coroutine, Iterator
@@ -472,6 +473,10 @@ async def serve(parts: Parts, stop: asyncio.Event) -> None:
             await parts.writer.drain(timeout=5.0)
         raise _Stop
 
+    # What start-up built (modules, flows, the center's configuration) lives as long as
+    # the process: kept out of the collector's full passes, which then scan only what the
+    # calls add (such a pass over everything took up to 300 ms at 30 calls/s).
+    gc.freeze()
     try:
         async with asyncio.TaskGroup() as group:
             group.create_task(parts.writer.run(), name="db-writer")

@@ -22,7 +22,7 @@ import pytest
 from ari_app.adapters.ari import AriEvents, AriRest
 from ari_app.adapters.ari_socket import RestOverSocket
 from ari_app.adapters.asterisk_local import LocalAsterisk
-from tests.integration.telephony import read_env_file
+from tests.integration.telephony import Observer, read_env_file
 
 pytestmark = pytest.mark.asterisk
 
@@ -39,24 +39,10 @@ class Pair:
     app: str
     playing: str  # the half that plays the prompt
     quiet: str  # the other half
-    events: list[dict[str, Any]] = field(default_factory=list)
+    seen: Observer = field(default_factory=Observer)
 
     async def wait_for(self, kind: str, **match: str) -> dict[str, Any]:
-        async with asyncio.timeout(15):
-            while True:
-                for event in self.events:
-                    if event["type"] == kind and all(
-                        str(_dig(event, key)) == value for key, value in match.items()
-                    ):
-                        return event
-                await asyncio.sleep(0.05)
-
-
-def _dig(event: dict[str, Any], dotted: str) -> Any:
-    value: Any = event
-    for part in dotted.split("__"):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
+        return await self.seen.wait_for(kind, **match)
 
 
 @contextlib.asynccontextmanager
@@ -76,7 +62,7 @@ async def local_pair(local_asterisk: LocalAsterisk) -> AsyncIterator[Pair]:
 
     async def read() -> None:
         async for event in stream.stream(nothing_to_rebuild):
-            pair.events.append(event)
+            pair.seen.events.append(event)
 
     reader = asyncio.create_task(read())
     try:
@@ -85,7 +71,7 @@ async def local_pair(local_asterisk: LocalAsterisk) -> AsyncIterator[Pair]:
         await rest.subscribe(app, "channel:")
         await rest.originate(pair.quiet, "Local/100@ari-app-services", app, "probe", 30, "probe")
         async with asyncio.timeout(15):
-            while not (other := [e for e in pair.events if e["type"] == "StasisStart"]):
+            while not (other := pair.seen.of_type("StasisStart")):
                 await asyncio.sleep(0.05)
         pair.playing = other[0]["channel"]["id"]  # the dialplan's half comes first
         await rest.answer(pair.playing)
