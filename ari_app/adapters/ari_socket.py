@@ -19,12 +19,13 @@ from typing import Any, Protocol
 # What goes on the websocket. Asterisk runs one websocket's requests one after another.
 # Some requests wait on a channel's own thread, and that thread is busy for as long as
 # the channel plays a prompt: on the websocket such a request would hold up every
-# call's requests, and the websocket's pings with them. Measured on Asterisk 22.10
-# (tests/integration/test_ari_socket.py), on a channel playing a prompt: answering it,
-# setting a variable on it and adding it to a bridge or taking it out wait for the
-# prompt's end; the requests below answer at once. So a request goes on the websocket
-# unless it may wait on a channel on which a prompt the service asked for still plays;
-# such a request goes over HTTP, a connection each.
+# call's requests, and the websocket's pings with them. Probed one by one on Asterisk
+# 22.10, on a channel playing a prompt: answering it, setting a variable on it and
+# adding it to a bridge wait for the prompt's end (taking it out of one is the same
+# kind of channel command, treated alike); the requests in NEVER_WAIT answer at once
+# (tests/integration/test_ari_socket.py keeps measuring those, and the variable set).
+# So a request goes on the websocket unless it may wait on a channel on which a prompt
+# the service asked for still plays; such a request goes over HTTP, a connection each.
 CARRIED = frozenset({"bridges", "playbacks", "recordings", "channels"})
 # (method, what follows channels/{id}/) of the requests that never wait on the channel
 NEVER_WAIT = frozenset({

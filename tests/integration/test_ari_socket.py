@@ -138,6 +138,9 @@ async def test_a_request_on_a_channel_playing_a_prompt_holds_up_no_other_call(
             assert socket.carries("POST", f"/channels/{playing}/variable", {})
             assert await _timed(rest.add_to_bridge("probe-bridge", playing)) < AT_ONCE
             assert await _timed(rest.remove_from_bridge("probe-bridge", playing)) < AT_ONCE
+            # and a hang-up during a prompt is answered at once on the websocket too
+            await rest.play(playing, "probe-last", tuple(PROMPT.split(",")))
+            assert socket.carries("DELETE", f"/channels/{playing}", {})
             assert await _timed(rest.hangup(playing)) < AT_ONCE
             await pair.wait_for("ChannelDestroyed", channel__id=playing)
             assert socket.up, "the websocket stayed up throughout"
