@@ -347,6 +347,8 @@ async def build(settings: Settings) -> Parts:
             log_config=None,
             lifespan="off",
             access_log=False,
+            # a request still running when the service stops gets this long, then is cut
+            timeout_graceful_shutdown=5,
         )
     )
     calls = CallService(
@@ -462,12 +464,24 @@ async def consume_events(parts: Parts) -> None:
             log.exception("ari_event_failed", ari_event=message.get("type"))
 
 
+def _report_unfinished() -> None:
+    """Log every task still running, with where it waits: a stop taking this long hangs."""
+    for task in asyncio.all_tasks():
+        if task.done():
+            continue
+        frames = [f"{f.f_code.co_filename}:{f.f_lineno} {f.f_code.co_name}"
+                  for f in task.get_stack()]  # fmt: skip
+        log.warning("stop_waits_for", task=task.get_name(), waits_at=frames)
+
+
 async def serve(parts: Parts, stop: asyncio.Event) -> None:
     """Run every long-lived task in one TaskGroup until stop is set or one fails."""
 
     async def stopper() -> None:
         await stop.wait()
         log.info("stopping")
+        # a stop that hangs says what it still waits for (the process has ended otherwise)
+        asyncio.get_running_loop().call_later(8.0, _report_unfinished)
         parts.server.should_exit = True
         with contextlib.suppress(TimeoutError):
             await parts.writer.drain(timeout=5.0)
