@@ -114,6 +114,13 @@ class _Hold:
     on: bool
 
 
+@dataclass(frozen=True)
+class _Mix:
+    """Make the conversation's bridge mix, or stop, as its holders now want."""
+
+    call_id: str
+
+
 class HoldRefused(Exception):
     """The call is not in a conversation with an agent."""
 
@@ -136,6 +143,7 @@ _Work = (
     | _JoinCustomer
     | _Store
     | _Hold
+    | _Mix
 )
 
 
@@ -227,11 +235,14 @@ def lane_of(item: _Work) -> str:
     return str(getattr(item, "call_id", CENTER_LANE))
 
 
-# A conversation's bridge always mixes (softmix, which `video_sfu` keeps even for two):
-# each side then gets a steady 20 ms stream, so a supervisor's whisper (written into the
-# agent's outgoing audio) is heard even while the caller's phone sends nothing, and a
-# barging supervisor joins without the bridge changing its technology under the call.
-TALK_BRIDGE = "mixing,video_sfu"
+# A conversation's bridge is Asterisk's smart `mixing` bridge: with two parties it passes
+# the audio between them (RTP to RTP where it can), the cheapest there is; a third (a
+# barging supervisor, a recording) makes it mix. A whisper rides on the audio the agent
+# receives, which a two-party bridge sends only while the caller's phone sends: while
+# someone whispers, the bridge gets a silent music channel as its third party and mixes,
+# so the agent receives a steady stream (`keep_mixing`).
+TALK_BRIDGE = "mixing"
+SILENT_MUSIC = "ari-app-silence"  # a music class of silence (asterisk_conf/musiconhold.conf)
 
 
 class AcdService:
@@ -261,6 +272,8 @@ class AcdService:
         self._announcing: dict[str, str] = {}  # call -> the playback of its announcement
         self._handed: set[str] = set()  # calls handed over: the caller waits in talk-<call>
         self._on_hold: set[str] = set()  # calls whose caller the service put on hold
+        self._mixing: dict[str, set[str]] = {}  # call -> who needs its bridge to mix
+        self._silent_music: set[str] = set()  # calls whose bridge has the silent music
         self.recorder: RecordingService | None = None
         self.writer: Writer | None = None  # agents' states and routing decisions go through it
         self.interactions: InteractionLog | None = None
@@ -380,6 +393,19 @@ class AcdService:
         if self.conversation(call_id) is None:
             raise HoldRefused(f"call {call_id!r} is not in a conversation with an agent")
         self._work.put_nowait((_Hold(call_id, on), source))
+
+    def keep_mixing(self, call_id: str, holder: str, on: bool) -> None:
+        """`holder` (a whispering supervisor's session) needs the conversation's bridge to
+        mix, or no longer does. While anyone does, the bridge has a silent music channel
+        as a third party; carried out in the call's lane, in order with its other work."""
+        holders = self._mixing.setdefault(call_id, set())
+        if on:
+            holders.add(holder)
+        else:
+            holders.discard(holder)
+        if not holders:
+            del self._mixing[call_id]
+        self._work.put_nowait((_Mix(call_id), "acd"))
 
     def on_hold(self, call_id: str) -> bool:
         return call_id in self._on_hold
@@ -611,6 +637,8 @@ class AcdService:
                          attempts=item.attempts)  # fmt: skip
             case _Store(row):
                 await self.callbacks.save(row)
+            case _Mix(call_id):
+                await self._mix(call_id)
             case Announce(call_id, media):
                 self._announcements += 1
                 playback = f"announce-{call_id}-{self._announcements}"
@@ -795,6 +823,7 @@ class AcdService:
         held = self.acd.calls.get(call_id)
         queue = self.acd.queues.get(held.call.queue) if held else None
         bridge = talk_bridge(call_id)
+        self._silent_music.discard(call_id)  # the queue's music takes its place
         await unless_gone(self.ari.bridge_music(bridge, queue.music if queue else "default"))
         if leg is not None:
             await unless_gone(self.ari.hangup(leg))
@@ -813,6 +842,7 @@ class AcdService:
         bridge = talk_bridge(call_id)
         await unless_gone(self.ari.stop_bridge_music(bridge))
         await self.ari.add_to_bridge(bridge, leg)
+        await self._mix(call_id)  # someone may need it to mix still
         log.info("call_connected", call_id=call_id, leg=leg, handed_over=True)
         if self.recorder is None or not await self.recorder.joined(call_id, agent_id):
             await self._record(call_id, agent_id)  # not recorded so far: this agent's say
@@ -911,6 +941,17 @@ class AcdService:
         except (AriError, AriUnreachable) as exc:  # the call goes on; the row says failed
             log.error("recording_not_started", call_id=call_id, error=str(exc))
 
+    async def _mix(self, call_id: str) -> None:
+        if call_id in self._handed:  # the queue's music plays there for the caller: it mixes
+            return
+        wanted, playing = call_id in self._mixing, call_id in self._silent_music
+        if wanted and not playing:
+            self._silent_music.add(call_id)
+            await unless_gone(self.ari.bridge_music(talk_bridge(call_id), SILENT_MUSIC))
+        elif playing and not wanted:
+            self._silent_music.discard(call_id)
+            await unless_gone(self.ari.stop_bridge_music(talk_bridge(call_id)), (404, 409))
+
     async def _stop_announcement(self, call_id: str) -> None:
         playback = self._announcing.pop(call_id, None)
         if playback is not None:
@@ -925,6 +966,8 @@ class AcdService:
     def _end(self, call_id: str, now: datetime) -> None:
         self._handed.discard(call_id)
         self._on_hold.discard(call_id)
+        self._mixing.pop(call_id, None)
+        self._silent_music.discard(call_id)
         self._apply(self.acd.caller_left(call_id, now))
         self._work.put_nowait((_StopRecordings(call_id), "acd"))
         for bridge in (wait_bridge(call_id), talk_bridge(call_id)):

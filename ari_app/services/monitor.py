@@ -82,6 +82,10 @@ class Conversations(Protocol):
 
     def conversation_of(self, agent_id: str) -> Conversation | None: ...
 
+    def keep_mixing(self, call_id: str, holder: str, on: bool) -> None:
+        """The conversation's bridge must mix (a steady stream to the agent) while a
+        supervisor whispers; see `AcdService.keep_mixing`."""
+
 
 @dataclass
 class Session:
@@ -349,6 +353,8 @@ class MonitorService:
         session.snoop = max(snoops, key=lambda c: int(c.rsplit("-", 1)[1]))
         session.snoops = int(session.snoop.rsplit("-", 1)[1])
         session.in_bridge = True
+        if mode is Mode.WHISPER:  # its bridge mixes still: the ACD holds that again
+            self.conversations.keep_mixing(record.call_id, record.id, True)
         return session
 
     # -- inside ------------------------------------------------------------------------
@@ -381,6 +387,8 @@ class MonitorService:
         """Connect the supervisor for `mode` (the lock is held)."""
         snoop = snoop_for(mode)
         old = session.snoop
+        whispers = snoop is not None and snoop.whisper != "none"
+        self.conversations.keep_mixing(session.conversation.call_id, session.id, whispers)
         if snoop is None:  # barge: into the conversation itself
             if session.in_bridge:
                 await self.ari.remove_from_bridge(session.bridge, session.channel)
@@ -428,6 +436,7 @@ class MonitorService:
                 if channel_id is not None:
                     await _quietly(self.ari.hangup(channel_id))
             await _quietly(self.ari.destroy_bridge(session.bridge))
+            self.conversations.keep_mixing(session.conversation.call_id, session.id, False)
         record = await self._row(session.id)
         now = self._clock()
         modes = closed(record.modes, now)

@@ -96,6 +96,11 @@ async def _session(client: Any, session_id: str, **fields: Any) -> dict[str, Any
     return found
 
 
+async def _technology(env: dict[str, str], call_id: str) -> str:
+    """How Asterisk carries the conversation's audio now (softmix when it mixes)."""
+    return str((await _ari(env, f"/bridges/talk-{call_id}"))["technology"])
+
+
 def _modes(session: dict[str, Any]) -> list[tuple[str, float]]:
     """Each mode of the session with how long it lasted."""
     spans = []
@@ -144,12 +149,13 @@ async def test_a_supervisor_listens_whispers_and_barges_in_one_session_by_the_ap
             # the agent was told: the tone played on the agent's leg only
             told = await observer.wait_for("PlaybackFinished", playback__id=f"{session_id}-tone")
             await asyncio.sleep(11.0)
-            steps = []
+            steps, technology = [], [await _technology(center.env, call_id)]
             for mode, hold in (("whisper", 4.0), ("barge", 4.0), ("listen", 3.0)):
                 steps.append(
                     await as_sue.patch(f"/api/v1/monitors/{session_id}", json={"mode": mode})
                 )
                 await asyncio.sleep(hold)
+                technology.append(await _technology(center.env, call_id))
             result = await call
             ended = await _session(as_sue, session_id, state="ended")
             await wait_for_agent(client, "anna", state="available")
@@ -174,6 +180,9 @@ async def test_a_supervisor_listens_whispers_and_barges_in_one_session_by_the_ap
     assert abs(caller_heard - _seconds_in(modes, "barge")) < 1.5, (caller_heard, modes)
     # the supervisor heard the caller speak (in every mode)
     assert supervisor_heard > 3.0, supervisor_heard
+    # the conversation's bridge mixed (its cost) only while three took part or Sue whispered
+    assert technology[1:3] == ["softmix", "softmix"], technology
+    assert "softmix" not in (technology[0], technology[3]), technology
     # every attempt is a row: the refusal (Tom, another team) and Sue's session
     rows = {(row["supervisor_id"], row["state"]) for row in audit}
     assert rows == {("tom", "refused"), ("sue", "ended")}
