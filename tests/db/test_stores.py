@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ari_app.adapters.agent_store import AgentStore, RoutingStore
 from ari_app.adapters.ari import AriRest
-from ari_app.adapters.db import CallStore, TokenStore, Writer, migrate, ping
+from ari_app.adapters.db import CallStore, TokenStore, Writer, engine_for, migrate, ping
 from ari_app.api.app import create_api
 from ari_app.api.deps import ApiContext
 from ari_app.domain.call import Call, HangupSide, Phase
@@ -31,6 +31,19 @@ DEMO_FLOWS = Path(__file__).resolve().parents[2] / "dialplan" / "flows"
 def _call(call_id: str = "1.1", **changes: object) -> Call:
     base = Call(call_id, "5551234", "100", T0, Phase.ANSWERING)
     return Call(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+
+
+async def test_a_sqlite_file_logs_ahead_and_syncs_every_commit(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'center.db'}"
+    migrate(url)
+    engine = engine_for(url)
+    try:
+        async with engine.connect() as connection:
+            mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar()
+            synchronous = (await connection.execute(text("PRAGMA synchronous"))).scalar()
+    finally:
+        await engine.dispose()
+    assert (mode, synchronous) == ("wal", 2)  # 2: FULL
 
 
 async def test_migrations_create_the_schema_and_running_them_twice_is_harmless(
