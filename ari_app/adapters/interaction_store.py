@@ -106,24 +106,27 @@ def fill_repeats(connection: Connection) -> None:
     )
 
 
-async def _note_repeats(connection: AsyncConnection, row: dict[str, Any]) -> None:
-    """The caller's earlier calls that ended by this arrival: this is their repeat
-    call, unless an earlier one is; and this call's own repeat, when one arrived
-    already (a late save)."""
-    gap = _gap(row["arrived_us"], TABLE.c.ended_us)
-    repeated = await connection.execute(
-        TABLE.update()
-        .where(
-            TABLE.c.caller == row["caller"],
-            TABLE.c.call_id != row["call_id"],
-            TABLE.c.ended_us <= row["arrived_us"],
-            TABLE.c.repeat_after.is_(None) | (TABLE.c.repeat_after > gap),
+async def _note_repeats(
+    connection: AsyncConnection, row: dict[str, Any], arrival: bool, end: bool
+) -> None:
+    """On the call's `arrival`: the caller's earlier calls that ended by then, for which
+    this is the repeat call unless an earlier one is. At its `end`: its own repeat,
+    when one arrived already (a late save, or two calls at once)."""
+    if arrival:
+        gap = _gap(row["arrived_us"], TABLE.c.ended_us)
+        repeated = await connection.execute(
+            TABLE.update()
+            .where(
+                TABLE.c.caller == row["caller"],
+                TABLE.c.call_id != row["call_id"],
+                TABLE.c.ended_us <= row["arrived_us"],
+                TABLE.c.repeat_after.is_(None) | (TABLE.c.repeat_after > gap),
+            )
+            .values(repeat_after=gap)
+            .returning(TABLE.c.queued_us)
         )
-        .values(repeat_after=gap)
-        .returning(TABLE.c.queued_us)
-    )
-    await unmark(connection, [queued for (queued,) in repeated.all()])
-    if row["ended_us"] is None:
+        await unmark(connection, [queued for (queued,) in repeated.all()])
+    if row["ended_us"] is None or not end:
         return
     following = (
         await connection.execute(
@@ -142,6 +145,31 @@ async def _note_repeats(connection: AsyncConnection, row: dict[str, Any]) -> Non
             .where(TABLE.c.call_id == row["call_id"])
             .values(repeat_after=_gap(following, row["ended_us"]))
         )
+
+
+CHANGED = "changed"  # in a row to write: what changed since the record's last row
+ALL_CHANGED = frozenset({"arrival", "segments", "end"})
+
+
+def changed_row(before: Record | None, after: Record) -> dict[str, Any]:
+    """The row of `after`, saying what changed since `before` (the record as last
+    given to the writer): a first row is the arrival, and so on."""
+    changed = set()
+    if before is None:
+        changed.add("arrival")
+    if before is None or before.interaction.segments != after.interaction.segments:
+        changed.add("segments")
+    if after.interaction.ended_at is not None and (
+        before is None or before.interaction.ended_at is None
+    ):
+        changed.add("end")
+    return {**record_row(after), CHANGED: frozenset(changed)}
+
+
+def merge_changes(waiting: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
+    """A newer row of a record takes the place of one still waiting to be written: it
+    writes what either changed."""
+    return {**newer, CHANGED: waiting.get(CHANGED, ALL_CHANGED) | newer.get(CHANGED, ALL_CHANGED)}
 
 
 def record_row(record: Record) -> dict[str, Any]:
@@ -205,13 +233,20 @@ class InteractionStore:
 
     @staticmethod
     async def write(connection: AsyncConnection, row: dict[str, Any]) -> None:
-        """`save` within a transaction of the caller's."""
+        """`save` within a transaction of the caller's.
+
+        A row from `changed_row` says what changed since the record's last stored row,
+        and only that is written besides the record's own row: its segments, the repeat
+        links of its arrival (the first row) and of its end."""
+        changed = row.get(CHANGED, ALL_CHANGED)
         segments = _segment_rows(row["call_id"], _segments(row["segments"]))
-        await upsert(connection, TABLE, row, "call_id")
-        await connection.execute(SEGMENTS.delete().where(SEGMENTS.c.call_id == row["call_id"]))
-        if segments:
-            await connection.execute(SEGMENTS.insert(), segments)
-        await _note_repeats(connection, row)
+        await upsert(connection, TABLE, {k: v for k, v in row.items() if k != CHANGED}, "call_id")
+        if "segments" in changed:
+            call = SEGMENTS.c.call_id == row["call_id"]
+            await connection.execute(SEGMENTS.delete().where(call))
+            if segments:
+                await connection.execute(SEGMENTS.insert(), segments)
+        await _note_repeats(connection, row, "arrival" in changed, "end" in changed)
         moments = [row["arrived_us"], row["queued_us"]]
         await unmark(connection, [*moments, *(s["answered_us"] for s in segments)])
 

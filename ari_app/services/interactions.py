@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from ari_app.adapters.db import Writer
-from ari_app.adapters.interaction_store import InteractionStore, record_row
+from ari_app.adapters.interaction_store import InteractionStore, changed_row, merge_changes
 from ari_app.domain.interaction import (
     AgentAnswered,
     AgentLeft,
@@ -71,7 +71,8 @@ class InteractionLog:
         if after is None or after == before:
             return after
         self.records[event.call_id] = after
-        self.writer.submit("interaction", self.store.write, record_row(after), event.call_id)
+        row = changed_row(before, after)
+        self.writer.submit("interaction", self.store.write, row, event.call_id, merge_changes)
         if self.live is not None:
             _tell(self.live, before, after)
         call = after.interaction

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -25,6 +26,8 @@ from ari_app.adapters.interaction_store import (
     SEGMENTS,
     TABLE,
     InteractionStore,
+    changed_row,
+    merge_changes,
     record_row,
 )
 from ari_app.adapters.interaction_store import AGENTS as PROFILES
@@ -210,6 +213,75 @@ def _late(call: Interaction, rng: random.Random, n: int) -> list[Interaction]:
         return [replace(call, ended_at=end, abandoned_at=end if call.queued_at else None)]
     after = (call.ended_at or call.arrived_at) + timedelta(seconds=rng.uniform(1, 900))
     return [call, Interaction(f"late{n}", call.caller, after, after + timedelta(seconds=9), True)]
+
+
+def _as_it_happens(call: Interaction) -> list[Interaction]:
+    """The record of a call as the call path writes it: arrived, then each segment as it
+    opens (and the transfer's first one closed), then as it is (ended, or waiting)."""
+    versions = [replace(call, ended_at=None, queue=None, queued_at=None, answered_at=None,
+                        abandoned_at=None, left_at=None, blocked=False, resolved=None,
+                        segments=())]  # fmt: skip
+    for n in range(len(call.segments)):
+        versions.append(replace(call, ended_at=None, segments=call.segments[: n + 1]))
+    return [*versions, call]
+
+
+async def _stored(engine: AsyncEngine) -> tuple[dict[str, dict[str, Any]], set[tuple[Any, ...]]]:
+    """Each call's row (but when it was written) and every segment row."""
+    async with engine.connect() as connection:
+        calls = (await connection.execute(TABLE.select())).mappings().all()
+        segments = (await connection.execute(SEGMENTS.select())).all()
+    rows = {row["call_id"]: {k: v for k, v in row.items() if k != "updated_at"} for row in calls}
+    return rows, {tuple(row) for row in segments}
+
+
+@settings(THROUGH_THE_DATABASE, max_examples=15)
+@given(
+    rng=st.randoms(use_true_random=False),
+    count=st.integers(1, 30),
+    every=st.sampled_from([1, 4, 1000]),
+)
+async def test_records_written_change_by_change_are_stored_as_if_written_whole(
+    engine: AsyncEngine, rng: random.Random, count: int, every: int
+) -> None:
+    """The call path writes each change of a record with what changed (the arrival's
+    repeat links on its first row, the segments when they change, its own repeat link
+    at its end), a newer row taking the place of one still waiting: the calls of a
+    few callers, their changes interleaved and written in batches of `every` changes,
+    end stored as their final records written whole."""
+    async with engine.begin() as connection:
+        await connection.execute(SEGMENTS.delete())
+        await connection.execute(TABLE.delete())
+    calls = [_call(n, rng) for n in range(count)]
+    pending = {c.call_id: _as_it_happens(c) for c in calls}
+    store, writer = InteractionStore(engine), Writer(engine)
+    last: dict[str, Record] = {}
+    changes = 0
+    while pending:
+        call_id = rng.choice(sorted(pending))
+        record = Record(pending[call_id].pop(0))
+        if not pending[call_id]:
+            del pending[call_id]
+        row = changed_row(last.get(call_id), record)
+        writer.submit("interaction", store.write, row, call_id, merge_changes)
+        last[call_id], changes = record, changes + 1
+        if changes % every == 0:
+            await drained(writer)
+    await drained(writer)
+    changed_by_change = await _stored(engine)
+    async with engine.begin() as connection:
+        await connection.execute(SEGMENTS.delete())
+        await connection.execute(TABLE.delete())
+    for call in calls:
+        await store.save(record_row(Record(call)))
+    whole = await _stored(engine)
+    differ = {
+        call_id: {k: (v, whole[0][call_id][k]) for k, v in row.items() if whole[0][call_id][k] != v}
+        for call_id, row in changed_by_change[0].items()
+    }
+    assert {c: d for c, d in differ.items() if d} == {}
+    assert changed_by_change[0].keys() == whole[0].keys()
+    assert changed_by_change[1] == whole[1]
 
 
 @settings(THROUGH_THE_DATABASE, max_examples=30)
