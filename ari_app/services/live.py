@@ -68,19 +68,17 @@ class LiveService:
 
     # -- events in (from the interaction log and the ACD) -------------------------------
 
+    # A queue's figures go out on `run`'s next tick (within a second): figured at every
+    # call's every step, they cost about as much as the call's routing did.
+
     def queued(self, call_id: str, queue: str, at: datetime) -> None:
         self.stats.queued(call_id, queue, at)
-        self._update(queue)
 
     def wait_ended(self, call_id: str, at: datetime, *, answered: bool, abandoned: bool) -> None:
-        queue = self.stats.wait_ended(call_id, at, answered=answered, abandoned=abandoned)
-        if queue is not None:
-            self._update(queue)
+        self.stats.wait_ended(call_id, at, answered=answered, abandoned=abandoned)
 
     def blocked(self, call_id: str) -> None:
-        queue = self.stats.forget(call_id)
-        if queue is not None:
-            self._update(queue)
+        self.stats.forget(call_id)
 
     def agent_state(self, agent_id: str, state: str, reason: str, at: datetime) -> None:
         self.stats.agent_state(agent_id, state, reason, at)
@@ -129,10 +127,6 @@ class LiveService:
             if agent_id not in self.stats.agents:
                 since = status.since or now
                 self.stats.agent_state(agent_id, status.state.value, status.reason or "", since)
-
-    def _update(self, queue: str) -> None:
-        figures = self.queue(queue)
-        self._send(queue, figures)
 
     def _send(self, queue: str, figures: dict[str, Any]) -> None:
         config = self.acd.queues.get(queue)
