@@ -27,6 +27,7 @@ from ari_app.adapters.backend import Backends
 from ari_app.adapters.cdr_store import CdrStore
 from ari_app.adapters.db import CallStore, TokenStore, Writer, engine_for, migrate, ping
 from ari_app.adapters.interaction_store import InteractionStore
+from ari_app.adapters.kpi_rollup import gathering_unmarks
 from ari_app.adapters.kpi_store import KpiStore
 from ari_app.adapters.monitor_store import MonitorStore, SupervisorStore
 from ari_app.adapters.mqtt import MqttPublisher
@@ -224,7 +225,9 @@ async def build(settings: Settings) -> Parts:
             mqtt.publish(f"{topic}/{call_id}/events", payload)
 
     parts_tasks: set[asyncio.Task[Any]] = set()
-    writer = Writer(engine, max_backoff=settings.reconnect_max_seconds, gather=0.1)
+    writer = Writer(
+        engine, max_backoff=settings.reconnect_max_seconds, gather=0.1, around=gathering_unmarks
+    )
     cdr_store = CdrStore(engine)
     cdr = CdrCapture(
         cdr_store,

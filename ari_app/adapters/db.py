@@ -8,10 +8,12 @@ synchronously (sqlite3, psycopg) before the service starts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -272,8 +274,10 @@ class Writer:
         max_backoff: float = 10.0,
         gather: float = 0.0,
         batch: int = 500,
+        around: Callable[[AsyncConnection], AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
         self.engine = engine
+        self.around = around  # what each transaction of writes runs within
         self._items: deque[_Item] = deque()
         self._arrived = asyncio.Event()
         self._drained = asyncio.Event()
@@ -389,8 +393,10 @@ class Writer:
             return
         self.transactions += 1
         async with self.engine.begin() as connection:
-            for item in batch:
-                await item.write(connection, item.row)
+            around = self.around(connection) if self.around else contextlib.nullcontext()
+            async with around:
+                for item in batch:
+                    await item.write(connection, item.row)
 
     async def drain(self, timeout: float) -> None:
         """Wait until everything enqueued so far is written (or the timeout passes)."""

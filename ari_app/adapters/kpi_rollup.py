@@ -14,11 +14,13 @@ interval from its moment on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ari_app.adapters.tables import (
@@ -43,16 +45,53 @@ def bucket_of(moment_us: int) -> int:
 
 async def unmark(connection: AsyncConnection, moments_us: Iterable[int | None]) -> None:
     """Take away the sums of the marked intervals these moments fall in."""
-    buckets = sorted({bucket_of(m) for m in moments_us if m is not None})
-    if buckets:
-        await _take_away(connection, INTERVALS.c.bucket_us.in_(buckets))
+    buckets = {bucket_of(m) for m in moments_us if m is not None}
+    gathered: _Gathered | None = connection.info.get(_GATHERED)
+    if gathered is not None:
+        gathered.buckets |= buckets
+    elif buckets:
+        await _take_away(connection, INTERVALS.c.bucket_us.in_(sorted(buckets)))
 
 
 async def unmark_from(connection: AsyncConnection, moment_us: int) -> None:
     """Take away the sums of every marked interval from this moment's on: an agent's
     state change counts until their next one. Written as it happens, the change is
     newer than any kept interval, and nothing is taken away."""
-    await _take_away(connection, INTERVALS.c.bucket_us >= bucket_of(moment_us))
+    gathered: _Gathered | None = connection.info.get(_GATHERED)
+    if gathered is None:
+        await _take_away(connection, INTERVALS.c.bucket_us >= bucket_of(moment_us))
+    elif gathered.since is None or moment_us < gathered.since:
+        gathered.since = moment_us
+
+
+_GATHERED = "kpi_unmarks"  # in the connection's info while a transaction gathers them
+
+
+@dataclass
+class _Gathered:
+    buckets: set[int] = field(default_factory=set)
+    since: int | None = None
+
+
+@contextlib.asynccontextmanager
+async def gathering_unmarks(connection: AsyncConnection) -> AsyncIterator[None]:
+    """Within, `unmark` and `unmark_from` gather what they take away, and it is taken
+    away once at the end, in the same transaction: a transaction of many writes (the
+    writer's) sends one statement for all of them, not one each, most of which find
+    nothing (a call of the current interval, an agent's state change as it happens)."""
+    gathered = _Gathered()
+    connection.info[_GATHERED] = gathered
+    try:
+        yield
+    finally:
+        connection.info.pop(_GATHERED, None)
+    which = []
+    if gathered.buckets:
+        which.append(INTERVALS.c.bucket_us.in_(sorted(gathered.buckets)))
+    if gathered.since is not None:
+        which.append(INTERVALS.c.bucket_us >= bucket_of(gathered.since))
+    if which:
+        await _take_away(connection, or_(*which))
 
 
 async def _take_away(connection: AsyncConnection, which: Any) -> None:

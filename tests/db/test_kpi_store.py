@@ -34,7 +34,7 @@ from ari_app.adapters.interaction_store import AGENTS as PROFILES
 from ari_app.adapters.interaction_store import (
     micros as micros_of,
 )
-from ari_app.adapters.kpi_rollup import INTERVALS, STEP_US, SUMS, bucket_of
+from ari_app.adapters.kpi_rollup import INTERVALS, STEP_US, SUMS, bucket_of, gathering_unmarks
 from ari_app.adapters.kpi_store import Cuts, KpiStore
 from ari_app.domain.interaction import Record, agent_spans
 from ari_app.domain.kpi import (
@@ -293,6 +293,7 @@ async def test_records_written_change_by_change_are_stored_as_if_written_whole(
     kept=st.lists(st.tuples(st.integers(-4, 16), st.integers(1, 24)), min_size=1, max_size=4),
     other_targets=st.sampled_from([False, False, False, True]),
     late=st.integers(0, 4),
+    together=st.booleans(),
 )
 async def test_a_report_over_kept_and_changed_intervals_is_the_definitions(
     engine: AsyncEngine,
@@ -303,7 +304,10 @@ async def test_a_report_over_kept_and_changed_intervals_is_the_definitions(
     kept: list[tuple[int, int]],
     other_targets: bool,
     late: int,
+    together: bool,
 ) -> None:
+    """`together`: the late saves go as the service writes, in one transaction of the
+    writer's that takes away what they unmark once, at its end."""
     async with engine.begin() as connection:
         for table in (*SUMS, INTERVALS, SEGMENTS, TABLE, AGENT_EVENTS, PROFILES):
             await connection.execute(table.delete())
@@ -317,10 +321,15 @@ async def test_a_report_over_kept_and_changed_intervals_is_the_definitions(
     for first, length in kept:
         lo = micros_of(T0) + first * STEP_US
         await sums.keep((lo, lo + length * STEP_US), keep_under, targets_key(keep_under))
+    writer = Writer(engine, around=gathering_unmarks)
     for n, call in enumerate(rng.sample(list(calls.values()), min(late, len(calls)))):
         for changed in _late(call, rng, n):
             calls[changed.call_id] = changed
-            await store.save(record_row(Record(changed)))
+            if together:
+                writer.submit("interaction", store.write, record_row(Record(changed)))
+            else:
+                await store.save(record_row(Record(changed)))
+    await drained(writer)
     start = T0 + timedelta(minutes=window[0])
     end = start + timedelta(minutes=window[1])
     body = await KpiReports(sums, lambda: targets).report(ReportAsk(start, end, interval=interval))
@@ -416,3 +425,27 @@ async def test_the_keeper_keeps_what_is_over_and_the_report_stays_thesame_figure
     )  # fmt: skip
     left = await sums.marked(day, targets_key(targets))
     assert left == [m for m in kept if m < bucket_of(micros_of(late))]
+
+    # the same, written as the service writes: with a record's late change, in one
+    # transaction that takes away once, at its end, what both unmark
+    await keeper.catch_up()
+    await drained(writer)
+    together = Writer(engine, around=gathering_unmarks)
+    earlier = T0 + timedelta(hours=1, minutes=50)
+    for agent, at in (("chloe", earlier + timedelta(hours=1)), ("ben", earlier)):
+        together.submit("agent_state", AgentStore.write_state, {
+            "state": {"agent_id": agent, "state": "paused"},
+            "event": {"agent_id": agent, "at": at, "event": "e", "from_state": "available",
+                      "to_state": "paused", "reason": "", "source": "api"},
+        })  # fmt: skip
+    first_call = stored[0]
+    assert first_call is not None
+    together.submit("interaction", store.write, record_row(first_call))
+    await drained(together)
+    assert together.transactions == 1
+    call = first_call.interaction
+    moments = [call.arrived_at, call.queued_at, *(s.answered_at for s in call.segments)]
+    unmarked = {bucket_of(micros_of(m)) for m in moments if m is not None}
+    assert await sums.marked(day, targets_key(targets)) == [
+        m for m in kept if m < bucket_of(micros_of(earlier)) and m not in unmarked
+    ]
