@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from ari_app.domain.kpi import Targets, queue_figures
 from ari_app.services.flows import check_file
 from tests.bench import ivr_engine, kpi
 from tests.bench.load.run import Plan, search_rate
+from tests.bench.load.sipp import read_steps
 
 
 @pytest.mark.parametrize(
@@ -110,3 +112,16 @@ def test_a_call_passes_only_as_a_conversation_with_an_agent() -> None:
         f"the service: {troubles[0]}",
     ]
     assert trial.to_agent_ms == pytest.approx([100.0, 4500.0, 3500.0, 200.0])
+
+
+def test_a_step_logged_on_a_whole_second_counts(tmp_path: Path) -> None:
+    """SIPp writes nothing for the microseconds of a moment on a whole second: such a
+    call was placed all the same (a run once failed with "1 calls were never placed")."""
+    log = tmp_path / "callers.log"
+    log.write_text("invite 90101 1795704758.000000 181.000000\n"
+                   "invite 901077 1795704777.000000 \n"
+                   "bye 90101 1795704762.000000 5.000000\n"
+                   "noise\n")  # fmt: skip
+    steps = read_steps(log)
+    assert steps["invite"] == {"90101": 1795704758.000181, "901077": 1795704777.0}
+    assert steps["bye"] == {"90101": 1795704762.000005}

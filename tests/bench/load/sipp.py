@@ -28,7 +28,8 @@ def read_steps(path: Path) -> dict[str, dict[str, float]]:
     if not path.exists():
         return steps
     for line in path.read_text(errors="replace").splitlines():
-        parts = line.split()
+        # SIPp writes nothing for a moment's microseconds when it has none
+        parts = [*line.split(), "0"]
         if len(parts) < 4 or parts[0] not in ("invite", "answered", "digit", "bye", "done"):
             continue
         try:
