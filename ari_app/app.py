@@ -425,6 +425,7 @@ async def consume_events(parts: Parts) -> None:
         await parts.calls.reconcile()
         await parts.acd.resume()
         await parts.monitor.resume()
+        parts.acd.settle_mixing()
         if parts.acd.recorder is not None:
             await parts.acd.recorder.resume()
 

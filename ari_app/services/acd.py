@@ -274,6 +274,7 @@ class AcdService:
         self._on_hold: set[str] = set()  # calls whose caller the service put on hold
         self._mixing: dict[str, set[str]] = {}  # call -> who needs its bridge to mix
         self._silent_music: set[str] = set()  # calls whose bridge has the silent music
+        self._music_unsure: set[str] = set()  # conversations taken back: music unknown
         self.recorder: RecordingService | None = None
         self.writer: Writer | None = None  # agents' states and routing decisions go through it
         self.interactions: InteractionLog | None = None
@@ -406,6 +407,13 @@ class AcdService:
         if not holders:
             del self._mixing[call_id]
         self._work.put_nowait((_Mix(call_id), "acd"))
+
+    def settle_mixing(self) -> None:
+        """After a restart, once the supervisors' sessions are taken back: a conversation
+        taken back mixes only if a whisper taken back holds it (see `resume`)."""
+        for call_id in self._music_unsure:
+            self._work.put_nowait((_Mix(call_id), "acd"))
+        self._music_unsure.clear()
 
     def on_hold(self, call_id: str) -> bool:
         return call_id in self._on_hold
@@ -789,6 +797,10 @@ class AcdService:
                 del callbacks[request_id]
                 continue
             waiting.append(_requested(row))
+        # a whisper the restart cut may have left its silent music in the bridge (Asterisk
+        # does not say): `settle_mixing` stops it unless a whisper taken back still wants it
+        self._silent_music.update(talking)
+        self._music_unsure.update(talking)
         if waiting or talking:
             log.info("acd_resumed", waiting=len(waiting), talking=len(talking))
         self._apply(self.acd.resume(waiting, talking, self._clock(), callbacks))
@@ -968,6 +980,7 @@ class AcdService:
         self._on_hold.discard(call_id)
         self._mixing.pop(call_id, None)
         self._silent_music.discard(call_id)
+        self._music_unsure.discard(call_id)
         self._apply(self.acd.caller_left(call_id, now))
         self._work.put_nowait((_StopRecordings(call_id), "acd"))
         for bridge in (wait_bridge(call_id), talk_bridge(call_id)):

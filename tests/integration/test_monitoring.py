@@ -292,3 +292,72 @@ async def test_a_monitor_session_outlives_the_controller(
     assert abs(agent_heard - expected_agent) < 1.5, (agent_heard, modes)
     caller_heard = result.ear.tone_seconds(TONE)
     assert abs(caller_heard - _seconds_in(modes, "barge")) < 1.5, (caller_heard, modes)
+
+
+async def _hang_up(env: dict[str, str], name_prefix: str) -> None:
+    """Hang up, through Asterisk's ARI, the channel whose name begins so."""
+    auth = (env["ARI_APP_ARI_USER"], env["ARI_APP_ARI_PASSWORD"])
+    async with httpx.AsyncClient(base_url=env["ARI_APP_ARI_URL"], auth=auth) as ari:
+        channels = (await ari.get("/ari/channels")).json()
+        (found,) = [c["id"] for c in channels if c["name"].startswith(name_prefix)]
+        reply = await ari.delete(f"/ari/channels/{found}")
+    assert reply.status_code == 204, reply.text
+
+
+async def _mixes(env: dict[str, str], call_id: str, wanted: bool) -> list[str]:
+    """The conversation bridge's technologies seen until it mixes (or not) as wanted."""
+    seen = [await _technology(env, call_id)]
+    for _ in range(50):
+        if (seen[-1] == "softmix") == wanted:
+            break
+        await asyncio.sleep(0.1)
+        seen.append(await _technology(env, call_id))
+    return seen
+
+
+async def test_a_whisper_the_restart_cut_leaves_the_conversation_passing_audio_straight(
+    local_asterisk: LocalAsterisk, center: Service
+) -> None:
+    """The supervisor hangs up while the service is down: their session ends at the
+    restart, and the silent music that kept the conversation mixing for the whisper goes
+    with it (nothing in Asterisk says it plays: the restart has to stop it)."""
+    sip_port = local_asterisk.settings.sip_port
+    async with center.client() as client:
+        sue, _, anna_sip = await _staff(client)
+    headers = {"Authorization": f"Bearer {sue['token']}"}
+    again: Service | None = None
+    try:
+        async with (
+            agent_phone(sip_port, anna_sip["user"], anna_sip["password"]),
+            agent_phone(sip_port, "supervisor-sue", sue["sip_password"], tone=1400),
+            ari_observer(center.env) as observer,
+        ):
+            async with center.client() as client:
+                await client.post("/api/v1/agents/anna/state", json={"state": "available"})
+                await wait_for_agent(client, "anna", reachable=True, state="available")
+            call = asyncio.create_task(place_call(sip_port, number="106", hang_up_after=20.0))
+            call_id = await _talking(observer)
+            async with httpx.AsyncClient(base_url=center.api, headers=headers) as as_sue:
+                asked = await as_sue.post(
+                    f"/api/v1/calls/{call_id}/monitor", json={"mode": "whisper"}
+                )
+                session_id = asked.json()["id"]
+                await _session(as_sue, session_id, state="active")
+            whispering = await _mixes(center.env, call_id, True)
+            await center.stop(signal.SIGKILL)
+            await _hang_up(center.env, "PJSIP/supervisor-sue-")
+            await asyncio.sleep(1.0)
+            still = await _technology(center.env, call_id)  # nobody has stopped the music
+            again = await start_service(center.env)
+            async with httpx.AsyncClient(base_url=again.api, headers=headers) as as_sue:
+                ended = await _session(as_sue, session_id, state="ended")
+            after = await _mixes(center.env, call_id, False)
+            result = await call
+        assert await _leftovers(center.env) == []
+    finally:
+        if again is not None:
+            await again.stop()
+    assert result.returncode == 0, result.output
+    assert ended["end_reason"] == "the service restarted"
+    assert (whispering[-1], still) == ("softmix", "softmix"), (whispering, still)
+    assert after[-1] != "softmix", after

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,7 @@ def judge(
     before: Readings,
     after: Readings,
     warnings: list[str],
-    troubles: list[str] = [],  # noqa: B006 (read only)
+    troubles: Sequence[str] = (),
 ) -> Trial:
     """Fill the trial in from the callers' and agents' logs, the two readings, Asterisk's
     warnings and (B) the service's reports of calls it could not carry out.
