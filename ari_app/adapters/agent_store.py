@@ -8,7 +8,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ari_app.adapters.db import upsert, utc
+from ari_app.adapters.db import insert, upsert, utc
 from ari_app.adapters.interaction_store import micros
 from ari_app.adapters.kpi_rollup import unmark_from
 from ari_app.adapters.tables import (
@@ -87,7 +87,7 @@ class AgentStore:
     async def write_state(connection: AsyncConnection, row: dict[str, Any]) -> None:
         """`save_state` of `row["state"]` and `row["event"]`, in the caller's transaction."""
         await upsert(connection, AgentStateRecord.__table__, row["state"], "agent_id")
-        await connection.execute(AgentEventRecord.__table__.insert(), row["event"])  # type: ignore[attr-defined]
+        await insert(connection, AgentEventRecord.__table__, row["event"])
         await unmark_from(connection, micros(row["event"]["at"]))
 
     async def events(self, agent_id: str, limit: int = 50) -> list[AgentEventRecord]:
@@ -127,7 +127,7 @@ class RoutingStore:
 
     @staticmethod
     async def write(connection: AsyncConnection, row: dict[str, Any]) -> None:
-        await connection.execute(RoutingDecision.__table__.insert(), row)  # type: ignore[attr-defined]
+        await insert(connection, RoutingDecision.__table__, row)
 
     async def for_call(self, call_id: str) -> list[RoutingDecision]:
         async with self.engine.connect() as connection:

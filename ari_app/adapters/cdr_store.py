@@ -8,6 +8,7 @@ file's new checkpoint are written in one transaction.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,13 +17,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ari_app.adapters.backstop import Checkpoint
-from ari_app.adapters.db import upsert, utc
+from ari_app.adapters.db import upsert, utc, write_row
 from ari_app.adapters.tables import BackstopCheckpoint, CdrRecord, CelRecord
 
 CDR = CdrRecord.__table__  # type: ignore[attr-defined]
 CEL = CelRecord.__table__  # type: ignore[attr-defined]
 CHECKPOINT = BackstopCheckpoint.__table__  # type: ignore[attr-defined]
-KEYS = {"cdr": (CDR, ["uniqueid", "sequence"]), "cel": (CEL, ["uniqueid", "event", "at"])}
+KEYS = {"cdr": (CDR, ("uniqueid", "sequence")), "cel": (CEL, ("uniqueid", "event", "at"))}
 BATCH = 500  # rows a statement (SQLite allows 32766 bound values)
 
 
@@ -48,6 +49,12 @@ class CdrStore:
             result = await connection.execute(statement, rows[start : start + BATCH])
             stored += len(result.all())
         return stored
+
+    async def write_live(self, connection: AsyncConnection, kind: str, row: dict[str, Any]) -> None:
+        """One row taken live, unless stored already, in the caller's transaction."""
+        table, key = KEYS[kind]
+        statement = _insert_new(self.engine.dialect.name, table, key)
+        await write_row(connection, table, statement, row)
 
     async def add(self, kind: str, rows: list[dict[str, Any]]) -> int:
         """Store the rows that are new; the number stored."""
@@ -98,3 +105,9 @@ class CdrStore:
             }
             for row in rows
         ]
+
+
+@functools.cache
+def _insert_new(dialect: str, table: Any, key: tuple[str, ...]) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=key)

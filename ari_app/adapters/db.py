@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from alembic import command
@@ -26,6 +26,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql import ClauseElement, TextClause
+from sqlalchemy.sql.util import find_tables
 
 from ari_app.adapters.tables import ApiToken, CallRecord
 
@@ -101,7 +103,28 @@ def utc(value: datetime | None) -> datetime | None:
 async def upsert(connection: AsyncConnection, table: Any, row: dict[str, Any], key: str) -> None:
     """Insert the row, or update the one with its key."""
     statement = _upsert(connection.dialect.name, table, tuple(row), key)
-    await connection.execute(statement, row)
+    await write_row(connection, table, statement, row, row[key])
+
+
+async def insert(connection: AsyncConnection, table: Any, row: dict[str, Any]) -> None:
+    await write_row(connection, table, _insert(table, tuple(row)), row)
+
+
+async def write_row(
+    connection: AsyncConnection, table: Any, statement: Any, row: dict[str, Any], key: Any = None
+) -> None:
+    """A blind write of one row (`key`: the one an upsert replaces): held with the rows of
+    the same statement when the writer's transaction gathers them (`Gathering`), which
+    needs `statement` to be one object for all of them (cached)."""
+    if isinstance(connection, Gathering):
+        connection.gather(table, statement, row, key)
+    else:
+        await connection.execute(statement, row)
+
+
+@functools.cache
+def _insert(table: Any, columns: tuple[str, ...]) -> Any:
+    return table.insert()
 
 
 @functools.cache
@@ -236,6 +259,87 @@ def _transient(exc: Exception) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, OperationalError | InterfaceError)
+
+
+class _Run:
+    """Rows of one statement, in the order given, sent as one `executemany`."""
+
+    __slots__ = ("keys", "rows", "statement", "table")
+
+    def __init__(self, table: Any, statement: Any) -> None:
+        self.table, self.statement = table, statement
+        self.rows: list[dict[str, Any]] = []
+        self.keys: set[Any] = set()
+
+
+class Gathering:
+    """The connection of one writer transaction, gathering its blind writes.
+
+    A row written with `insert` or `upsert` (nobody reads what the statement returns) is
+    held, with the rows of the same statement after it, and sent as one `executemany`:
+    the agents' states and their audit rows, the calls' and interactions' rows and the
+    routing log of a transaction go in a few statements rather than one per row, the
+    round trips that cost the most. What is held of a table is sent before any other
+    statement that names that table (a read sees every write before it), and all of it
+    at the transaction's end. Each table's rows keep their order: a row of a statement
+    other than its table's last run, or an upsert of a key already in that run, starts
+    a new run. Only rows of different tables can change places; no table of ours refers
+    to another (no foreign keys)."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self._runs: list[_Run] = []
+        self._last: dict[Any, _Run] = {}  # table -> its latest run
+        self.statements = 0  # sent for gathered rows
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.connection, name)
+
+    def gather(self, table: Any, statement: Any, row: dict[str, Any], key: Any = None) -> None:
+        run = self._last.get(table)
+        if run is None or run.statement is not statement or (key is not None and key in run.keys):
+            run = self._last[table] = _Run(table, statement)
+            self._runs.append(run)
+        run.rows.append(row)
+        if key is not None:
+            run.keys.add(key)
+
+    async def flush(self, tables: set[Any] | None = None) -> None:
+        """Send the rows held (of `tables`, or all), each run as one statement."""
+        if not self._runs:
+            return
+        held, self._runs = self._runs, []
+        for run in held:
+            if tables is not None and run.table not in tables:
+                self._runs.append(run)
+                continue
+            if self._last.get(run.table) is run:
+                del self._last[run.table]
+            self.statements += 1
+            await self.connection.execute(run.statement, run.rows)
+
+    async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        await self.flush(_tables(statement))
+        return await self.connection.execute(statement, *args, **kwargs)
+
+    async def scalar(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        await self.flush(_tables(statement))
+        return await self.connection.scalar(statement, *args, **kwargs)
+
+    async def scalars(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        await self.flush(_tables(statement))
+        return await self.connection.scalars(statement, *args, **kwargs)
+
+    async def run_sync(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        await self.flush()
+        return await self.connection.run_sync(fn, *args, **kwargs)
+
+
+def _tables(statement: Any) -> set[Any] | None:
+    """The tables a statement names (None: it cannot be told, so everything is sent)."""
+    if not isinstance(statement, ClauseElement) or isinstance(statement, TextClause):
+        return None
+    return set(find_tables(statement, include_crud=True)) or None
 
 
 class _Item:
@@ -395,8 +499,10 @@ class Writer:
         async with self.engine.begin() as connection:
             around = self.around(connection) if self.around else contextlib.nullcontext()
             async with around:
+                gathering = Gathering(connection)
                 for item in batch:
-                    await item.write(connection, item.row)
+                    await item.write(cast(AsyncConnection, gathering), item.row)
+                await gathering.flush()
 
     async def drain(self, timeout: float) -> None:
         """Wait until everything enqueued so far is written (or the timeout passes)."""

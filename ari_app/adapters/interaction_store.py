@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ari_app.adapters.db import upsert, utc
+from ari_app.adapters.db import insert, upsert, utc
 from ari_app.adapters.kpi_rollup import unmark
 from ari_app.adapters.tables import (
     AgentEventRecord,
@@ -244,8 +244,8 @@ class InteractionStore:
         if "segments" in changed:
             call = SEGMENTS.c.call_id == row["call_id"]
             await connection.execute(SEGMENTS.delete().where(call))
-            if segments:
-                await connection.execute(SEGMENTS.insert(), segments)
+            for segment in segments:
+                await insert(connection, SEGMENTS, segment)
         await _note_repeats(connection, row, "arrival" in changed, "end" in changed)
         moments = [row["arrived_us"], row["queued_us"]]
         await unmark(connection, [*moments, *(s["answered_us"] for s in segments)])

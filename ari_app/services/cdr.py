@@ -66,7 +66,7 @@ class CdrCapture:
         self.writer.submit("cdr", self._store_live, row)
 
     async def _store_live(self, connection: AsyncConnection, row: dict[str, Any]) -> None:
-        await self.store.insert_new(connection, "cdr", [row])
+        await self.store.write_live(connection, "cdr", row)
 
     async def catch_up(self, kind: str) -> int:
         """Read `kind`'s file from its checkpoint to its end; the number of rows stored."""
