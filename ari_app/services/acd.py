@@ -275,6 +275,7 @@ class AcdService:
         self._mixing: dict[str, set[str]] = {}  # call -> who needs its bridge to mix
         self._silent_music: set[str] = set()  # calls whose bridge has the silent music
         self._music_unsure: set[str] = set()  # conversations taken back: music unknown
+        self._room_gone: set[str] = set()  # calls in conversation whose waiting room went
         self.recorder: RecordingService | None = None
         self.writer: Writer | None = None  # agents' states and routing decisions go through it
         self.interactions: InteractionLog | None = None
@@ -817,6 +818,8 @@ class AcdService:
         await self.ari.create_bridge(bridge, TALK_BRIDGE)
         await unless_gone(self.ari.remove_from_bridge(wait_bridge(call_id), call_id))
         await self.ari.destroy_bridge(wait_bridge(call_id))
+        if call_id in self.acd.calls:  # its end (not come yet) need not destroy it again
+            self._room_gone.add(call_id)
         await self.ari.add_to_bridge(bridge, call_id)
         await self.ari.add_to_bridge(bridge, leg)
         log.info("call_connected", call_id=call_id, leg=leg)
@@ -983,8 +986,10 @@ class AcdService:
         self._music_unsure.discard(call_id)
         self._apply(self.acd.caller_left(call_id, now))
         self._work.put_nowait((_StopRecordings(call_id), "acd"))
-        for bridge in (wait_bridge(call_id), talk_bridge(call_id)):
-            self._work.put_nowait((_DestroyBridge(bridge), "acd"))
+        if call_id not in self._room_gone:
+            self._work.put_nowait((_DestroyBridge(wait_bridge(call_id)), "acd"))
+        self._room_gone.discard(call_id)
+        self._work.put_nowait((_DestroyBridge(talk_bridge(call_id)), "acd"))
 
     def _spawn_hangup(self, channel_id: str) -> None:
         self._work.put_nowait((_Hangup(channel_id), "acd"))
