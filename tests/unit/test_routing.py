@@ -236,3 +236,45 @@ def test_any_sequence_keeps_the_routing_rules(operations: list[tuple[object, ...
             need = QUEUES[waiting_call.queue].requirement(waiting_call.step, waiting_call.skills)
             assert not any(need.met_by(free.skills) for free in router.free.values())
         assert not busy & set(router.free)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    free=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(-20, 20)), max_size=12
+    ),
+    strategy=st.sampled_from(list(Strategy)),
+)
+def test_an_arriving_call_takes_the_best_free_agent_by_its_queues_strategy(
+    free: list[tuple[int, int, int]], strategy: Strategy
+) -> None:
+    """The agent chosen, the candidates listed and the counts are those of every qualified
+    free agent put in the strategy's order (idle time, none counted past now; level on
+    the required skills; then the id), some idle since a moment still to come."""
+    queue = QueueRules("q", {"billing": 1, "french": 0}, strategy=strategy)
+    router, now = Router({"q": queue}), at(0)
+    agents = [
+        agent(f"a{n}", idle_since=since, billing=billing, french=french)
+        for n, (billing, french, since) in enumerate(free)
+    ]
+    for each in agents:
+        router.agent_free(each, now)
+    made = router.queue_call(call("c1", "q"), now)
+    need = queue.requirement(0)
+    qualified = [a for a in agents if need.met_by(a.skills)]
+
+    def order(a: FreeAgent) -> tuple[object, ...]:
+        idle = max(0.0, (now - a.idle_since).total_seconds())
+        score = need.score(a.skills)
+        best = (-idle, -score) if strategy is Strategy.LONGEST_IDLE else (-score, -idle)
+        return (*best, a.agent_id)
+
+    ranked = sorted(qualified, key=order)
+    if not ranked:
+        assert made == []
+        return
+    (chosen,) = made
+    assert [c.agent_id for c in chosen.candidates] == [a.agent_id for a in ranked[:5]]
+    assert chosen.agent_id == ranked[0].agent_id
+    assert (chosen.free_agents, chosen.qualified) == (len(agents), len(ranked))
+    assert f"of {len(ranked)} free agents" in chosen.why or len(ranked) == 1

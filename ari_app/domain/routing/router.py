@@ -16,6 +16,7 @@ mutable for speed, and every decision carries the reason a supervisor reads.
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -229,20 +230,19 @@ class Router:
         call = self.calls[call_id]
         need = self._needs[call_id]
         rules = self.queues[call.queue]
-        qualified = [
-            _candidate(agent, need, now)
-            for agent in self.free.values()
-            if need.met_by(agent.skills)
-        ]
+        qualified = [agent for agent in self.free.values() if need.met_by(agent.skills)]
         if not qualified:
             return None
-        ordered = sorted(qualified, key=_strategy_key(rules.strategy))
+        # the best few in the strategy's order, with no candidate (nor a sort) for the rest
+        key = _strategy_key(rules.strategy, need, now)
+        ordered = [
+            _candidate(a, need, now) for a in heapq.nsmallest(TOP_CANDIDATES, qualified, key)
+        ]
         chosen = ordered[0]
-        why = _why(chosen, ordered, rules.strategy, need)
+        why = _why(chosen, ordered, len(qualified), rules.strategy, need)
         free, waiting = len(self.free), len(self.calls)
         self._take(call_id, chosen.agent_id)
-        top = tuple(ordered[:TOP_CANDIDATES])
-        return _assignment(call, need, rules, top, free, len(qualified), waiting, why)
+        return _assignment(call, need, rules, ordered, free, len(qualified), waiting, why)
 
     def _take(self, call_id: str, agent_id: str) -> None:
         self.remove_call(call_id)
@@ -254,14 +254,21 @@ def _candidate(agent: FreeAgent, need: Requirement, now: datetime) -> Candidate:
     return Candidate(agent.agent_id, agent.name, need.score(agent.skills), idle)
 
 
-def _strategy_key(strategy: Strategy) -> Callable[[Candidate], tuple[float, float, str]]:
+def _strategy_key(
+    strategy: Strategy, need: Requirement, now: datetime
+) -> Callable[[FreeAgent], tuple[object, ...]]:
+    """Best first: the longest idle (idle since the earliest moment, none counted past
+    now), or the best level on the required skills; each, then the other, then the id."""
     if strategy is Strategy.LONGEST_IDLE:
-        return lambda c: (-c.idle_seconds, -c.score, c.agent_id)
-    return lambda c: (-c.score, -c.idle_seconds, c.agent_id)
+        return lambda a: (min(a.idle_since, now), -need.score(a.skills), a.agent_id)
+    return lambda a: (-need.score(a.skills), min(a.idle_since, now), a.agent_id)
 
 
-def _why(chosen: Candidate, ordered: list[Candidate], strategy: Strategy, need: Requirement) -> str:
-    rivals = len(ordered) - 1
+def _why(
+    chosen: Candidate, ordered: list[Candidate], count: int, strategy: Strategy, need: Requirement
+) -> str:
+    """`ordered`: the best candidates, of `count` qualified free agents."""
+    rivals = count - 1
     idle = f"idle {chosen.idle_seconds:.0f} s"
     if not rivals:
         return f"{chosen.name} was the only free agent with {need}"
