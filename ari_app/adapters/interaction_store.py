@@ -6,7 +6,7 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ari_app.adapters.db import insert, upsert, utc
@@ -128,23 +128,21 @@ async def _note_repeats(
         await unmark(connection, [queued for (queued,) in repeated.all()])
     if row["ended_us"] is None or not end:
         return
+    other = TABLE.alias("other")
     following = (
-        await connection.execute(
-            select(func.min(TABLE.c.arrived_us)).where(
-                and_(
-                    TABLE.c.caller == row["caller"],
-                    TABLE.c.call_id != row["call_id"],
-                    TABLE.c.arrived_us >= row["ended_us"],
-                )
-            )
+        select(func.min(other.c.arrived_us))
+        .where(
+            other.c.caller == row["caller"],
+            other.c.call_id != row["call_id"],
+            other.c.arrived_us >= row["ended_us"],
         )
-    ).scalar()
-    if following is not None:
-        await connection.execute(
-            TABLE.update()
-            .where(TABLE.c.call_id == row["call_id"])
-            .values(repeat_after=_gap(following, row["ended_us"]))
-        )
+        .scalar_subquery()
+    )
+    # one statement: the gap to the next arrival if there is one, else as it was
+    gap = func.coalesce(_gap(following, row["ended_us"]), TABLE.c.repeat_after)
+    await connection.execute(
+        TABLE.update().where(TABLE.c.call_id == row["call_id"]).values(repeat_after=gap)
+    )
 
 
 CHANGED = "changed"  # in a row to write: what changed since the record's last row
