@@ -37,7 +37,7 @@ from ari_app.api.deps import ApiContext
 from ari_app.domain.acd import Acd
 from ari_app.domain.agents import FeatureDialed
 from ari_app.domain.call import Config
-from ari_app.domain.events import AgentHungUp, ChannelGone, DigitReceived
+from ari_app.domain.events import AgentHungUp, ChannelGone, DigitReceived, PromptFinished
 from ari_app.domain.ivr.sounds import SoundCatalog
 from ari_app.domain.kpi import Targets
 from ari_app.domain.routing.config import QueueConfig
@@ -457,6 +457,8 @@ async def consume_events(parts: Parts) -> None:
             ):
                 pass  # a key on a supervisor's phone: the session's mode
             elif event is not None:
+                if isinstance(event, PromptFinished):  # a waiting caller's announcement too
+                    parts.acd.announced(event.call_id, event.playback_id)
                 parts.calls.handle(event, stasis.timestamp(message.get("timestamp")))
                 if isinstance(event, ChannelGone):
                     parts.acd.channel_gone(event.call_id)

@@ -296,6 +296,13 @@ class AriRest:
     async def stop_bridge_music(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{bridge_id}/moh")
 
+    async def channel_music(self, channel_id: str, music_class: str) -> None:
+        """Music on hold to the channel itself (a prompt played to it stops the music)."""
+        await self.request("POST", f"/channels/{channel_id}/moh", mohClass=music_class)
+
+    async def stop_channel_music(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{channel_id}/moh")
+
     async def originate(
         self,
         channel_id: str,

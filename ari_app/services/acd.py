@@ -115,6 +115,13 @@ class _Hold:
 
 
 @dataclass(frozen=True)
+class _Music:
+    """An announcement ended: the waiting caller's music, which it stopped, goes on."""
+
+    call_id: str
+
+
+@dataclass(frozen=True)
 class _Mix:
     """Make the conversation's bridge mix, or stop, as its holders now want."""
 
@@ -144,6 +151,7 @@ _Work = (
     | _Store
     | _Hold
     | _Mix
+    | _Music
 )
 
 
@@ -275,7 +283,7 @@ class AcdService:
         self._mixing: dict[str, set[str]] = {}  # call -> who needs its bridge to mix
         self._silent_music: set[str] = set()  # calls whose bridge has the silent music
         self._music_unsure: set[str] = set()  # conversations taken back: music unknown
-        self._room_gone: set[str] = set()  # calls in conversation whose waiting room went
+        self._rooms: set[str] = set()  # calls waiting in a wait-<call> bridge (earlier versions)
         self.recorder: RecordingService | None = None
         self.writer: Writer | None = None  # agents' states and routing decisions go through it
         self.interactions: InteractionLog | None = None
@@ -408,6 +416,13 @@ class AcdService:
         if not holders:
             del self._mixing[call_id]
         self._work.put_nowait((_Mix(call_id), "acd"))
+
+    def announced(self, call_id: str, playback_id: str) -> None:
+        """A playback ended on a caller's channel: if it was the announcement of a caller
+        still waiting, their music goes on."""
+        if self._announcing.get(call_id) == playback_id:
+            del self._announcing[call_id]
+            self._work.put_nowait((_Music(call_id), "acd"))
 
     def settle_mixing(self) -> None:
         """After a restart, once the supervisors' sessions are taken back: a conversation
@@ -648,6 +663,8 @@ class AcdService:
                 await self.callbacks.save(row)
             case _Mix(call_id):
                 await self._mix(call_id)
+            case _Music(call_id):
+                await self._music_again(call_id)
             case Announce(call_id, media):
                 self._announcements += 1
                 playback = f"announce-{call_id}-{self._announcements}"
@@ -690,30 +707,48 @@ class AcdService:
         log.info("call_queued", call_id=enter.call_id, queue=enter.queue)
         if self.interactions is not None:
             self.interactions.queued(enter.call_id, enter.queue, call.waiting_since)
-        # the decision first, then the waiting room: a free agent's phone rings three
-        # round trips sooner, and the call's lane keeps its work in this order
+        # the decision first, then the waiting room: a free agent's phone rings a round
+        # trip sooner, and the call's lane keeps its work in this order
         self._apply(self.acd.call_waiting(call, self._clock()))
         self._work.put_nowait((_Seat(call), "acd"))
 
     async def _seat(self, call: WaitingCall) -> None:
-        """Into the caller's own waiting room, with the queue's music."""
-        bridge = wait_bridge(call.call_id)
-        await self.ari.create_bridge(bridge, "holding")
-        await self.ari.add_to_bridge(bridge, call.call_id)
-        queue = self.acd.queues.get(call.queue)
-        await self.ari.bridge_music(bridge, queue.music if queue else "default")
+        """The waiting room: the queue's music on the caller's own channel. No bridge:
+        one request, where a bridge of its own took three and two more to leave, and
+        nothing for Asterisk to mix. An announcement stops the music; it is started
+        again when the announcement ends (`announced`)."""
+        await self.ari.channel_music(call.call_id, self._music_of(call.call_id, call.queue))
+
+    def _music_of(self, call_id: str, queue_name: str) -> str:
+        queue = self.acd.queues.get(queue_name)
+        return queue.music if queue else "default"
+
+    async def _unseat(self, call_id: str) -> None:
+        """Out of the waiting room, for a conversation or the queue's ending."""
+        if call_id in self._rooms:  # a bridge of its own (seated by an earlier version)
+            self._rooms.discard(call_id)
+            await unless_gone(self.ari.remove_from_bridge(wait_bridge(call_id), call_id))
+            await self.ari.destroy_bridge(wait_bridge(call_id))
+        else:
+            await unless_gone(self.ari.stop_channel_music(call_id))
+
+    async def _music_again(self, call_id: str) -> None:
+        held = self.acd.calls.get(call_id)
+        if held is None or held.talking or call_id in self._handed or call_id in self._rooms:
+            return  # in a conversation now, or its music is a bridge's (not stopped)
+        await unless_gone(self.ari.channel_music(call_id, self._music_of(call_id, held.call.queue)))
 
     # -- a restart --------------------------------------------------------------------------
 
     async def resume(self) -> None:
         """On every connect: take back the queued calls Asterisk still holds.
 
-        Waiting rooms and conversations are bridges in Asterisk, which outlive this
-        process; each caller's channel keeps the queue it entered and when, and callback
-        requests are in the database. A caller still waiting waits on at their place; a
-        conversation goes on with its agent; a ring or a call back the restart cut is hung
-        up and the call waits again; a bridge one side has left is cleared. What ended
-        while the service was away is ended here too."""
+        Conversations are bridges in Asterisk, which outlive this process, and a waiting
+        caller's channel (in this application, in no bridge, music playing) keeps the
+        queue it entered and when; callback requests are in the database. A caller still
+        waiting waits on at their place; a conversation goes on with its agent; a ring or a
+        call back the restart cut is hung up and the call waits again; a bridge one side
+        has left is cleared. What ended while the service was away is ended here too."""
         channels = {str(c["id"]): c for c in await self.ari.channels()}
         for channel_id in [*self._legs, *self._customers]:
             if channel_id not in channels:
@@ -741,8 +776,9 @@ class AcdService:
             else:
                 call = await self._marked(call_id) if call_id in members else None
                 joined = call is not None
-            if kind == "wait" and call is not None:
+            if kind == "wait" and call is not None:  # seated by an earlier version
                 waiting.append(call)
+                self._rooms.add(call_id)
             elif (
                 kind == "talk"
                 and call is not None
@@ -782,7 +818,8 @@ class AcdService:
                 continue
             in_stasis = (channel.get("dialplan") or {}).get("app_name") == "Stasis"
             marked = await self._marked(channel_id) if in_stasis else None
-            if marked is not None:  # marked, then the service stopped before it was seated
+            if marked is not None:  # waiting: its music started again (an announcement the
+                # restart cut, or a stop between the mark and the music, left it silent)
                 await self._seat(marked)
                 waiting.append(marked)
         callbacks: dict[str, tuple[Callback, int, datetime | None]] = {}
@@ -816,10 +853,7 @@ class AcdService:
         await self._stop_announcement(call_id)
         bridge = talk_bridge(call_id)
         await self.ari.create_bridge(bridge, TALK_BRIDGE)
-        await unless_gone(self.ari.remove_from_bridge(wait_bridge(call_id), call_id))
-        await self.ari.destroy_bridge(wait_bridge(call_id))
-        if call_id in self.acd.calls:  # its end (not come yet) need not destroy it again
-            self._room_gone.add(call_id)
+        await self._unseat(call_id)
         await self.ari.add_to_bridge(bridge, call_id)
         await self.ari.add_to_bridge(bridge, leg)
         log.info("call_connected", call_id=call_id, leg=leg)
@@ -869,8 +903,8 @@ class AcdService:
             if self.recorder is not None:
                 await self.recorder.conversation_over(call_id)
             await self.ari.destroy_bridge(talk_bridge(call_id))
-        await unless_gone(self.ari.remove_from_bridge(wait_bridge(call_id), call_id))
-        await self.ari.destroy_bridge(wait_bridge(call_id))
+        else:
+            await self._unseat(call_id)
         await self._stop_announcement(call_id)
         await unless_gone(self.ari.set_channel_var(call_id, QUEUE_VARIABLE, ""))
         said = ending_prompts(node)
@@ -986,9 +1020,9 @@ class AcdService:
         self._music_unsure.discard(call_id)
         self._apply(self.acd.caller_left(call_id, now))
         self._work.put_nowait((_StopRecordings(call_id), "acd"))
-        if call_id not in self._room_gone:
+        if call_id in self._rooms:
+            self._rooms.discard(call_id)
             self._work.put_nowait((_DestroyBridge(wait_bridge(call_id)), "acd"))
-        self._room_gone.discard(call_id)
         self._work.put_nowait((_DestroyBridge(talk_bridge(call_id)), "acd"))
 
     def _spawn_hangup(self, channel_id: str) -> None:
