@@ -93,6 +93,8 @@ bench: deps venv services
 	$(BIN)/python -m tests.bench.kpi
 	@echo
 	$(BIN)/ari-app asterisk build
+	$(BIN)/python -m tests.bench.ari_messages
+	@echo
 	$(BIN)/python -m tests.bench.load
 
 clean:

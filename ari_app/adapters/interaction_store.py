@@ -155,8 +155,9 @@ def changed_row(before: Record | None, after: Record) -> dict[str, Any]:
     changed = set()
     if before is None:
         changed.add("arrival")
-    if before is None or before.interaction.segments != after.interaction.segments:
-        changed.add("segments")
+    segments = after.interaction.segments
+    if segments != (before.interaction.segments if before is not None else ()):
+        changed.add("segments")  # an arrival with none has none to replace
     if after.interaction.ended_at is not None and (
         before is None or before.interaction.ended_at is None
     ):
