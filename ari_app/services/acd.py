@@ -569,6 +569,12 @@ class AcdService:
                 await self._set_hold(call_id, on)
             case _Watch(endpoint):
                 await self.ari.subscribe(self.application, f"endpoint:PJSIP/{endpoint}")
+                # a phone registered before the watch began sends no change: read it. Only
+                # "online" is taken (a new agent starts unreachable): the read goes over
+                # HTTP, and a stale "offline" must not undo a change the websocket brought
+                found = await self.ari.endpoint("PJSIP", endpoint)
+                if found.get("state") == "online":
+                    self.endpoint_changed(str(found.get("resource")), True)
             case RingAgent(call_id, agent_id, endpoint, timeout):
                 leg = agent_leg(call_id, agent_id)
                 self._legs[leg], self._leg_of[call_id] = call_id, leg

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -9,7 +10,12 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ari_app.adapters.agent_store import AgentStore
+from ari_app.adapters.agent_store import AgentStore, CallbackStore, RoutingStore
+from ari_app.adapters.ari import AriRest
+from ari_app.domain.acd import Acd
+from ari_app.domain.agents import AgentProfile
+from ari_app.services.acd import AcdService
+from ari_app.services.agents import AgentDirectory
 from ari_app.services.phones import sip_digest
 from tests.db.parts import PushedConfig
 
@@ -127,3 +133,35 @@ async def test_skills_change_and_the_agent_can_be_removed_with_their_phone(
     assert (await client.delete("/api/v1/agents/anna")).status_code == 204
     assert pushed.objects == {}
     assert (await client.get("/api/v1/agents/anna")).status_code == 404
+
+
+async def test_a_phone_asterisk_reaches_before_its_agent_is_watched_counts_as_reachable(
+    engine: AsyncEngine,
+) -> None:
+    """A phone already registered when the service starts watching its endpoint (a new
+    agent whose phone was quicker, or still registered from before) sends no change:
+    the watch reads the endpoint's state, and the agent is reachable."""
+    pushed = PushedConfig()
+
+    def asterisk(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/subscription"):
+            return httpx.Response(200, json={"name": "ari-app"})
+        if request.url.path == "/ari/endpoints/PJSIP/agent-anna":
+            found = {"technology": "PJSIP", "resource": "agent-anna", "state": "online"}
+            return httpx.Response(200, json={**found, "channel_ids": []})
+        return pushed(request)
+
+    ari = AriRest("http://asterisk", "u", "p", transport=httpx.MockTransport(asterisk))
+    stores = AgentStore(engine), RoutingStore(engine), CallbackStore(engine)
+    acd = AcdService(Acd({}), ari, "ari-app", *stores)
+    directory = AgentDirectory(AgentStore(engine), ari)
+    directory.keeper = acd
+    running = asyncio.create_task(acd.run())
+    try:
+        await directory.create(AgentProfile("anna", "Anna Berg", "billing", {"billing": 8}))
+        async with asyncio.timeout(5):
+            while not acd.acd.statuses["anna"].reachable:
+                await asyncio.sleep(0.05)
+    finally:
+        running.cancel()
+    assert ("endpoint", "agent-anna") in pushed.objects  # the phone Asterisk reaches
