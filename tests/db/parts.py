@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, Phase, settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_app.adapters.agent_store import AgentStore, CallbackStore, RoutingStore
@@ -145,6 +146,15 @@ def records(engine: AsyncEngine, acd: AcdService, writer: Writer | None = None) 
         "kpis": KpiReports(KpiStore(engine), Targets),
         "live": log.live,
     }
+
+
+# property tests through a real database: no deadline (a statement may wait on the
+# server), no shrinking (each example costs round trips), fixtures shared by examples
+THROUGH_THE_DATABASE = settings(
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 async def drained(writer: Writer, timeout: float = 10.0) -> None:

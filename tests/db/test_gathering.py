@@ -8,7 +8,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -17,7 +17,7 @@ from ari_app.adapters.agent_store import AgentStore
 from ari_app.adapters.db import Writer, insert, upsert
 from ari_app.adapters.kpi_rollup import gathering_unmarks
 from ari_app.adapters.tables import AgentEventRecord, AgentStateRecord
-from tests.db.parts import drained
+from tests.db.parts import THROUGH_THE_DATABASE, drained
 
 STATES = AgentStateRecord.__table__  # type: ignore[attr-defined]
 EVENTS = AgentEventRecord.__table__  # type: ignore[attr-defined]
@@ -77,12 +77,7 @@ async def _cleared(engine: AsyncEngine) -> None:
         await connection.execute(EVENTS.delete())
 
 
-@settings(
-    deadline=None,
-    max_examples=30,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate],
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(THROUGH_THE_DATABASE, max_examples=30)
 @given(
     rng=st.randoms(use_true_random=False),
     count=st.integers(1, 40),

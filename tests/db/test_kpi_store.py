@@ -15,7 +15,7 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -55,7 +55,7 @@ from ari_app.domain.kpi import (
     state_time,
 )
 from ari_app.services.kpis import KpiKeeper, KpiReports, ReportAsk, targets_key
-from tests.db.parts import drained, same_figures
+from tests.db.parts import THROUGH_THE_DATABASE, drained, same_figures
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 QUEUES = ("billing", "sales", "tech")
@@ -105,15 +105,6 @@ def _call(n: int, rng: random.Random) -> Interaction:
         return Interaction(call_id, caller, arrived, _at(rng, queued, 20), ivr, False, queue,
                            queued, blocked=True)  # fmt: skip
     return Interaction(call_id, caller, arrived, None, ivr, False, queue, queued)  # waiting
-
-
-# no shrinking: each example goes through the database, and a failure prints its
-# generated calls' seed anyway
-THROUGH_THE_DATABASE = settings(
-    deadline=None,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate],
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 
 
 @settings(THROUGH_THE_DATABASE, max_examples=25)

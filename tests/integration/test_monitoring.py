@@ -19,6 +19,7 @@ import pytest
 
 from ari_app.adapters.asterisk_local import LocalAsterisk
 from tests.integration.telephony import (
+    CallResult,
     Observer,
     Service,
     agent_phone,
@@ -239,6 +240,24 @@ async def test_a_supervisor_switches_modes_with_keys_after_dialling_a_feature_co
     }
 
 
+async def _whispering(
+    center: Service, observer: Observer, sip_port: int, sue: dict[str, Any], hang_up_after: float
+) -> tuple[asyncio.Task[CallResult], str, str]:
+    """Anna available, a caller talking with her, Sue's session whispering: the call,
+    its id and the session's."""
+    async with center.client() as client:
+        await client.post("/api/v1/agents/anna/state", json={"state": "available"})
+        await wait_for_agent(client, "anna", reachable=True, state="available")
+    call = asyncio.create_task(place_call(sip_port, number="106", hang_up_after=hang_up_after))
+    call_id = await _talking(observer)
+    headers = {"Authorization": f"Bearer {sue['token']}"}
+    async with httpx.AsyncClient(base_url=center.api, headers=headers) as as_sue:
+        asked = await as_sue.post(f"/api/v1/calls/{call_id}/monitor", json={"mode": "whisper"})
+        session_id = str(asked.json()["id"])
+        await _session(as_sue, session_id, state="active")
+    return call, call_id, session_id
+
+
 async def test_a_monitor_session_outlives_the_controller(
     local_asterisk: LocalAsterisk, center: Service
 ) -> None:
@@ -253,17 +272,7 @@ async def test_a_monitor_session_outlives_the_controller(
             agent_phone(sip_port, "supervisor-sue", sue["sip_password"], tone=1400),
             ari_observer(center.env) as observer,
         ):
-            async with center.client() as client:
-                await client.post("/api/v1/agents/anna/state", json={"state": "available"})
-                await wait_for_agent(client, "anna", reachable=True, state="available")
-            call = asyncio.create_task(place_call(sip_port, number="106", hang_up_after=30.0))
-            call_id = await _talking(observer)
-            async with httpx.AsyncClient(base_url=center.api, headers=headers) as as_sue:
-                asked = await as_sue.post(
-                    f"/api/v1/calls/{call_id}/monitor", json={"mode": "whisper"}
-                )
-                session_id = asked.json()["id"]
-                await _session(as_sue, session_id, state="active")
+            call, _, session_id = await _whispering(center, observer, sip_port, sue, 30.0)
             await asyncio.sleep(3.0)
             await center.stop(signal.SIGKILL)
             again = await start_service(center.env)
@@ -332,17 +341,7 @@ async def test_a_whisper_the_restart_cut_leaves_the_conversation_passing_audio_s
             agent_phone(sip_port, "supervisor-sue", sue["sip_password"], tone=1400),
             ari_observer(center.env) as observer,
         ):
-            async with center.client() as client:
-                await client.post("/api/v1/agents/anna/state", json={"state": "available"})
-                await wait_for_agent(client, "anna", reachable=True, state="available")
-            call = asyncio.create_task(place_call(sip_port, number="106", hang_up_after=20.0))
-            call_id = await _talking(observer)
-            async with httpx.AsyncClient(base_url=center.api, headers=headers) as as_sue:
-                asked = await as_sue.post(
-                    f"/api/v1/calls/{call_id}/monitor", json={"mode": "whisper"}
-                )
-                session_id = asked.json()["id"]
-                await _session(as_sue, session_id, state="active")
+            call, call_id, session_id = await _whispering(center, observer, sip_port, sue, 20.0)
             whispering = await _mixes(center.env, call_id, True)
             await center.stop(signal.SIGKILL)
             await _hang_up(center.env, "PJSIP/supervisor-sue-")
