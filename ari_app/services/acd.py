@@ -723,9 +723,9 @@ class AcdService:
         one request, where a bridge of its own took three and two more to leave, and
         nothing for Asterisk to mix. An announcement stops the music; it is started
         again when the announcement ends (`announced`)."""
-        await self.ari.channel_music(call.call_id, self._music_of(call.call_id, call.queue))
+        await self.ari.channel_music(call.call_id, self._music_of(call.queue))
 
-    def _music_of(self, call_id: str, queue_name: str) -> str:
+    def _music_of(self, queue_name: str) -> str:
         queue = self.acd.queues.get(queue_name)
         return queue.music if queue else "default"
 
@@ -742,7 +742,7 @@ class AcdService:
         held = self.acd.calls.get(call_id)
         if held is None or held.talking or call_id in self._handed or call_id in self._rooms:
             return  # in a conversation now, or its music is a bridge's (not stopped)
-        await unless_gone(self.ari.channel_music(call_id, self._music_of(call_id, held.call.queue)))
+        await unless_gone(self.ari.channel_music(call_id, self._music_of(held.call.queue)))
 
     # -- a restart --------------------------------------------------------------------------
 
