@@ -290,7 +290,6 @@ class Gathering:
         self.connection = connection
         self._runs: list[_Run] = []
         self._last: dict[Any, _Run] = {}  # table -> its latest run
-        self.statements = 0  # sent for gathered rows
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.connection, name)
@@ -315,7 +314,6 @@ class Gathering:
                 continue
             if self._last.get(run.table) is run:
                 del self._last[run.table]
-            self.statements += 1
             await self.connection.execute(run.statement, run.rows)
 
     async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
