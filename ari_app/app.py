@@ -32,6 +32,7 @@ from ari_app.adapters.kpi_store import KpiStore
 from ari_app.adapters.monitor_store import MonitorStore, SupervisorStore
 from ari_app.adapters.mqtt import MqttPublisher
 from ari_app.adapters.recording_store import RecordingStore
+from ari_app.adapters.user_store import AuditStore, UserStore
 from ari_app.api.app import create_api
 from ari_app.api.deps import ApiContext
 from ari_app.domain.acd import Acd
@@ -59,6 +60,7 @@ from ari_app.services.queues import QueueBook, QueueRefused, read_queues
 from ari_app.services.recordings import RecordingService
 from ari_app.services.supervisors import SupervisorDirectory
 from ari_app.services.tokens import first_admin_token
+from ari_app.services.users import UserDirectory
 from ari_app.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -208,8 +210,8 @@ async def build(settings: Settings) -> Parts:
     except ApplicationHeld as exc:
         raise StartupError(str(exc), "ARI_APP_ARI_APPLICATION") from exc
 
-    tokens = TokenStore(engine)
-    token = await first_admin_token(tokens)
+    tokens, users = TokenStore(engine), UserStore(engine)
+    token = await first_admin_token(tokens, users)
     if token is not None:
         print(
             f"ari-app: first admin token (shown once, keep it): {token}",
@@ -296,7 +298,7 @@ async def build(settings: Settings) -> Parts:
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     live.load(await interaction_store.between(midnight, now))
     agents.keeper = acd
-    supervisors = SupervisorDirectory(SupervisorStore(engine), tokens, ari)
+    supervisors = SupervisorDirectory(SupervisorStore(engine), tokens, ari, users)
     monitor = MonitorService(
         ari,
         settings.ari_application,
@@ -327,7 +329,8 @@ async def build(settings: Settings) -> Parts:
     api = create_api(
         ApiContext(
             calls=store,
-            tokens=tokens,
+            users=UserDirectory(users, tokens, agent_store, supervisors),
+            audit=AuditStore(engine),
             health=health,
             flows=flows,
             agents=agents,

@@ -170,10 +170,14 @@ class CallbackStore:
                     update(table).where(table.c.id == row["id"]).values(**changes)
                 )
 
-    async def list(self, states: tuple[str, ...] | None = None) -> list[CallbackRecord]:
+    async def list(
+        self, states: tuple[str, ...] | None = None, callback_id: str | None = None
+    ) -> list[CallbackRecord]:
         query = select(CallbackRecord).order_by(CallbackRecord.waiting_since)  # type: ignore[arg-type]
         if states is not None:
             query = query.where(CallbackRecord.state.in_(states))  # type: ignore[attr-defined]
+        if callback_id is not None:
+            query = query.where(CallbackRecord.id == callback_id)  # type: ignore[arg-type]
         async with self.engine.connect() as connection:
             rows = (await connection.execute(query)).all()
         found = []

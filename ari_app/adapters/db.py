@@ -207,27 +207,45 @@ class TokenStore:
         return int(total or 0)
 
     async def add(
-        self, *, name: str, role: str, token_hash: str, subject: str | None = None
-    ) -> None:
+        self,
+        *,
+        name: str,
+        role: str,
+        token_hash: str,
+        subject: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> int:
+        """The new token's id."""
         async with self.engine.begin() as connection:
-            await connection.execute(
+            added = await connection.execute(
                 ApiToken.__table__.insert().values(  # type: ignore[attr-defined]
                     name=name,
                     role=role,
                     token_hash=token_hash,
                     subject=subject,
                     created_at=datetime.now(UTC),
+                    expires_at=expires_at,
                 )
             )
+        return int(added.inserted_primary_key[0])
 
-    async def revoke_subject(self, subject: str) -> None:
-        """Revoke every token of a supervisor (they were removed)."""
+    async def revoke_subject(self, subject: str, token_id: int | None = None) -> int:
+        """Revoke every live token of a user (or the one of `token_id`); how many were."""
+        where = [ApiToken.subject == subject, ApiToken.revoked_at.is_(None)]  # type: ignore[union-attr]
+        if token_id is not None:
+            where.append(ApiToken.id == token_id)
         async with self.engine.begin() as connection:
-            await connection.execute(
-                update(ApiToken)
-                .where(ApiToken.subject == subject, ApiToken.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
-                .values(revoked_at=datetime.now(UTC))
+            done = await connection.execute(
+                update(ApiToken).where(*where).values(revoked_at=datetime.now(UTC))  # type: ignore[arg-type]
             )
+        return int(done.rowcount)
+
+    async def of_subject(self, subject: str) -> list[ApiToken]:
+        """A user's tokens, newest first (hashes and all: not for showing as they are)."""
+        query = select(ApiToken).where(ApiToken.subject == subject).order_by(ApiToken.id.desc())  # type: ignore[arg-type,union-attr]
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [_token(row) for row in rows]
 
     async def find(self, token_hash: str) -> ApiToken | None:
         async with self.engine.connect() as connection:
@@ -236,11 +254,14 @@ class TokenStore:
                     select(ApiToken).where(ApiToken.token_hash == token_hash)  # type: ignore[arg-type]
                 )
             ).first()
-        if row is None:
-            return None
-        token = ApiToken.model_validate(dict(row._mapping))
-        token.expires_at, token.revoked_at = utc(token.expires_at), utc(token.revoked_at)
-        return token
+        return None if row is None else _token(row)
+
+
+def _token(row: Any) -> ApiToken:
+    token = ApiToken.model_validate(dict(row._mapping))
+    token.created_at = utc(token.created_at)
+    token.expires_at, token.revoked_at = utc(token.expires_at), utc(token.revoked_at)
+    return token
 
 
 async def ping(engine: AsyncEngine, timeout: float = 2.0) -> bool:

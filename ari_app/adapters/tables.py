@@ -53,10 +53,43 @@ class ApiToken(SQLModel, table=True):
     name: str = Field(max_length=80)
     role: str = Field(max_length=16)
     token_hash: str = Field(max_length=64, unique=True)
-    subject: str | None = Field(default=None, max_length=32)  # a supervisor token: whose
+    subject: str | None = Field(default=None, max_length=32, index=True)  # the user's id
     created_at: datetime = _when(nullable=False)  # type: ignore[assignment]
     expires_at: datetime | None = _when()  # type: ignore[assignment]
     revoked_at: datetime | None = _when()  # type: ignore[assignment]
+
+
+class UserRecord(SQLModel, table=True):
+    """A user of the admin API: their role and, for a supervisor, the teams they watch.
+    Their tokens carry their id as `subject`."""
+
+    __tablename__ = "app_user"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=80)
+    role: str = Field(max_length=16)
+    teams: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _when(nullable=False)  # type: ignore[assignment]
+    updated_at: datetime = _when(nullable=False)  # type: ignore[assignment]
+
+
+class AuditRecord(SQLModel, table=True):
+    """One change asked of the service (or refused): who, what, the state before and
+    after, when. Rows are only ever added."""
+
+    __tablename__ = "audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _when(nullable=False, index=True)  # type: ignore[assignment]
+    actor: str = Field(max_length=80, index=True)  # the user, or the token without one
+    role: str = Field(max_length=16)
+    action: str = Field(max_length=120)  # "PATCH /api/v1/agents/{agent_id}", "cli users add"
+    target: str = Field(max_length=300)  # the path asked, or what the command named
+    outcome: int  # the HTTP status: 2xx done, else refused and nothing changed
+    detail: str | None = Field(default=None, max_length=300)
+    asked: Any = Field(default=None, sa_column=Column(JSON))  # the request's body
+    before: Any = Field(default=None, sa_column=Column(JSON))
+    after: Any = Field(default=None, sa_column=Column(JSON))
 
 
 class AgentRecord(SQLModel, table=True):

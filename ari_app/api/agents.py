@@ -10,13 +10,18 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from ari_app.api.deps import Authorized, Context
+from ari_app.api.audit import audited
+from ari_app.api.deps import ApiContext, Context, holding
 from ari_app.domain import agents as agent_logic
 from ari_app.domain.agents import AgentProfile, AgentState
+from ari_app.domain.users import ADMIN, AGENT, SUPERVISOR, Principal, may_act_for_agent
 from ari_app.services.agents import AgentNotFound, AgentView
 from ari_app.services.phones import REALM, AsteriskRefused
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
+Admin = Annotated[Principal, holding(ADMIN)]
+Watchers = Annotated[Principal, holding(ADMIN, SUPERVISOR)]
+Anyone = Annotated[Principal, holding(ADMIN, SUPERVISOR, AGENT)]  # each with their scope
 
 AgentId = Annotated[str, StringConstraints(pattern=f"^{agent_logic.AGENT_ID.pattern}$")]
 SkillName = Annotated[str, StringConstraints(pattern=f"^{agent_logic.SKILL_NAME.pattern}$")]
@@ -136,13 +141,31 @@ async def _answering() -> AsyncIterator[None]:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
 
 
+async def read_agent(ctx: ApiContext, key: dict[str, object]) -> AgentPublic:
+    """What the audit keeps of an agent: their profile and state."""
+    async with _answering():
+        return _public(await ctx.agents.view(str(key.get("agent_id") or key["id"])))
+
+
+async def _theirs(ctx: ApiContext, who: Principal, agent_id: str) -> AgentView:
+    """The agent, if `who` may see and change them (else 403; 404 for no such agent)."""
+    async with _answering():
+        view = await ctx.agents.view(agent_id)
+    if not may_act_for_agent(who, agent_id, view.record.team):
+        whose = "themself" if who.role == AGENT else "their teams' agents"
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"a {who.role} may act for {whose} only")
+    return view
+
+
 @router.get("")
-async def list_agents(ctx: Context, _: Authorized) -> list[AgentPublic]:
-    return [_public(view) for view in await ctx.agents.views()]
+async def list_agents(ctx: Context, who: Watchers) -> list[AgentPublic]:
+    """Every agent (for a supervisor, their teams' agents)."""
+    views = await ctx.agents.views()
+    return [_public(v) for v in views if may_act_for_agent(who, v.record.id, v.record.team)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-async def create_agent(ctx: Context, _: Authorized, body: AgentCreate) -> AgentCreated:
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[audited(read_agent)])
+async def create_agent(ctx: Context, _: Admin, body: AgentCreate) -> AgentCreated:
     """Add an agent; their phone can register at once with the SIP account returned."""
     profile = AgentProfile(
         body.id, body.name, body.team, body.skills, body.wrap_up_seconds, body.recording
@@ -155,40 +178,43 @@ async def create_agent(ctx: Context, _: Authorized, body: AgentCreate) -> AgentC
 
 
 @router.get("/{agent_id}")
-async def get_agent(ctx: Context, _: Authorized, agent_id: str) -> AgentPublic:
-    async with _answering():
-        return _public(await ctx.agents.view(agent_id))
+async def get_agent(ctx: Context, who: Anyone, agent_id: str) -> AgentPublic:
+    """An agent's profile and state: admins any, supervisors their teams', an agent
+    their own."""
+    return _public(await _theirs(ctx, who, agent_id))
 
 
-@router.patch("/{agent_id}")
-async def update_agent(
-    ctx: Context, _: Authorized, agent_id: str, body: AgentUpdate
-) -> AgentPublic:
+@router.patch("/{agent_id}", dependencies=[audited(read_agent)])
+async def update_agent(ctx: Context, _: Admin, agent_id: str, body: AgentUpdate) -> AgentPublic:
     async with _answering():
         await ctx.agents.update(agent_id, **body.model_dump(exclude_none=True))
         return _public(await ctx.agents.view(agent_id))
 
 
-@router.post("/{agent_id}/password")
-async def new_password(ctx: Context, _: Authorized, agent_id: str) -> SipAccount:
+@router.post("/{agent_id}/password", dependencies=[audited(read_agent)])
+async def new_password(ctx: Context, _: Admin, agent_id: str) -> SipAccount:
     """A new SIP password for the agent's phone (the old one stops working)."""
     async with _answering():
         password = await ctx.agents.new_password(agent_id)
     return SipAccount(user=f"agent-{agent_id}", password=password, realm=REALM)
 
 
-@router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_agent(ctx: Context, _: Authorized, agent_id: str) -> None:
+@router.delete(
+    "/{agent_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[audited(read_agent)]
+)
+async def delete_agent(ctx: Context, _: Admin, agent_id: str) -> None:
     async with _answering():
         await ctx.agents.delete(agent_id)
 
 
-@router.post("/{agent_id}/state")
-async def set_state(ctx: Context, _: Authorized, agent_id: str, body: StateChange) -> AgentPublic:
+@router.post("/{agent_id}/state", dependencies=[audited(read_agent)])
+async def set_state(ctx: Context, who: Anyone, agent_id: str, body: StateChange) -> AgentPublic:
     """Log an agent in or out, pause (with a reason) or make available again. `available`
-    logs in, unpauses, or ends a wrap-up early, whichever the agent's state calls for."""
+    logs in, unpauses, or ends a wrap-up early, whichever the agent's state calls for.
+    Admins for any agent, supervisors for their teams' agents, an agent for themself."""
+    view = await _theirs(ctx, who, agent_id)
     async with _answering():
-        current = (await ctx.agents.view(agent_id)).status.state
+        current = view.status.state
         event: agent_logic.AgentEvent
         if body.state == "paused":
             event = agent_logic.Pause(body.reason or "")

@@ -9,23 +9,36 @@ from fastapi.responses import JSONResponse
 
 from ari_app.api import (
     agents,
+    audit,
     callbacks,
     calls,
     cdrs,
     ivr,
     kpis,
     monitor,
+    problems,
     queues,
     recordings,
+    users,
 )
 from ari_app.api.deps import ApiContext, Authorized, Context
+
+LARGEST_BODY = 1_048_576  # bytes; a larger request is refused (413)
 
 
 def create_api(context: ApiContext) -> FastAPI:
     # Everything but /healthz wants a token, the schema included; the browsable
     # docs pages are off (they load their scripts from the internet).
-    api = FastAPI(title="ari_app", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None)
+    api = FastAPI(
+        title="ari_app",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        max_body_size=LARGEST_BODY,
+    )
     api.state.context = context
+    problems.install(api)
 
     @api.get("/openapi.json", include_in_schema=False)
     async def openapi(_: Authorized) -> JSONResponse:
@@ -47,4 +60,6 @@ def create_api(context: ApiContext) -> FastAPI:
     api.include_router(monitor.router)
     api.include_router(cdrs.router)
     api.include_router(kpis.router)
+    api.include_router(users.router)
+    api.include_router(audit.router)
     return api

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel
 
-from ari_app.api.deps import Authorized, Context
+from ari_app.api.audit import audited
+from ari_app.api.deps import ApiContext, Context, holding
 from ari_app.domain.acd import CallbackBusy
+from ari_app.domain.users import ADMIN, SUPERVISOR, Principal
 
 router = APIRouter(prefix="/api/v1/callbacks", tags=["callbacks"])
+Watchers = Annotated[Principal, holding(ADMIN, SUPERVISOR)]
 
 State = Literal["waiting", "scheduled", "talking", "done", "failed", "cancelled"]
 
@@ -33,15 +36,26 @@ class CallbackPublic(BaseModel):
 
 @router.get("")
 async def list_callbacks(
-    ctx: Context, _: Authorized, state: Annotated[list[State] | None, Query()] = None
+    ctx: Context, _: Watchers, state: Annotated[list[State] | None, Query()] = None
 ) -> list[CallbackPublic]:
     """Callback requests, oldest place first; `?state=waiting&state=scheduled` filters."""
     rows = await ctx.acd.callbacks.list(tuple(state) if state else None)
     return [CallbackPublic.model_validate(row, from_attributes=True) for row in rows]
 
 
-@router.delete("/{callback_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def cancel_callback(ctx: Context, _: Authorized, callback_id: str) -> Response:
+async def read_callback(ctx: ApiContext, key: dict[str, Any]) -> CallbackPublic | None:
+    """What the audit keeps of a callback request: its row."""
+    for row in await ctx.acd.callbacks.list(None, key["callback_id"]):
+        return CallbackPublic.model_validate(row, from_attributes=True)
+    return None
+
+
+@router.delete(
+    "/{callback_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[audited(read_callback)],
+)
+async def cancel_callback(ctx: Context, _: Watchers, callback_id: str) -> Response:
     """Take a waiting or scheduled callback out of the line (the caller no longer wants
     it); an agent's phone ringing for it stops. 409 once an agent has taken it."""
     try:

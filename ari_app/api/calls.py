@@ -8,13 +8,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict
 
-from ari_app.adapters.tables import ApiToken, CallPublic
+from ari_app.adapters.tables import CallPublic
 from ari_app.api.agents import AgentId
-from ari_app.api.deps import Authorized, Context
+from ari_app.api.audit import audited
+from ari_app.api.deps import ApiContext, Context, holding
 from ari_app.domain.acd import TransferRefused
+from ari_app.domain.users import ADMIN, AGENT, REPORTING, SUPERVISOR, Principal, may_act_for_agent
 from ari_app.services.acd import HoldRefused
 
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
+Readers = Annotated[Principal, holding(ADMIN, SUPERVISOR, REPORTING)]
+Handlers = Annotated[Principal, holding(ADMIN, SUPERVISOR, AGENT)]  # each with their scope
 
 
 class CallPage(BaseModel):
@@ -27,7 +31,7 @@ class CallPage(BaseModel):
 @router.get("")
 async def list_calls(
     ctx: Context,
-    _: Authorized,
+    _: Readers,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> CallPage:
@@ -38,7 +42,7 @@ async def list_calls(
 
 
 @router.get("/{call_id}")
-async def get_call(ctx: Context, _: Authorized, call_id: str) -> CallPublic:
+async def get_call(ctx: Context, _: Readers, call_id: str) -> CallPublic:
     record = await ctx.calls.get(call_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no call {call_id!r}")
@@ -69,7 +73,7 @@ class RoutingPublic(BaseModel):
 
 
 @router.get("/{call_id}/routing")
-async def call_routing(ctx: Context, _: Authorized, call_id: str) -> list[RoutingPublic]:
+async def call_routing(ctx: Context, _: Readers, call_id: str) -> list[RoutingPublic]:
     """Every time the ACD gave this call to an agent (a missed ring makes a second one).
     A callback request's id (`cb-<call>`) has its own decisions."""
     decisions = await ctx.routing.for_call(call_id)
@@ -89,16 +93,44 @@ class TransferStarted(BaseModel):
     agent_id: str  # whose phone rings now
 
 
-@router.post("/{call_id}/transfer", status_code=status.HTTP_202_ACCEPTED)
+def _handles(ctx: ApiContext, who: Principal, call_id: str) -> None:
+    """403 unless `who` may handle the call: an admin any, a supervisor their teams'
+    agents' conversations, an agent their own. A call in no conversation is left to the
+    ACD, which says why it refuses."""
+    talk = ctx.acd.conversation(call_id)
+    if talk is not None and not may_act_for_agent(who, talk.agent_id, talk.team):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"call {call_id!r} is not one of this {who.role}'s calls"
+        )
+
+
+async def read_handling(ctx: ApiContext, key: dict[str, Any]) -> dict[str, Any] | None:
+    """What the audit keeps of a call being handled: its agent and whether on hold."""
+    held = ctx.acd.acd.calls.get(key["call_id"])
+    if held is None:
+        return None
+    return {
+        "agent_id": held.agent_id,
+        "talking": held.talking,
+        "on_hold": ctx.acd.on_hold(key["call_id"]),
+    }
+
+
+@router.post(
+    "/{call_id}/transfer",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[audited(read_handling)],
+)
 async def transfer_call(
-    ctx: Context, token: Authorized, call_id: str, body: TransferAsk
+    ctx: Context, who: Handlers, call_id: str, body: TransferAsk
 ) -> TransferStarted:
     """Hand the call's conversation to another (available) agent: the agent talking now
     goes into wrap-up, the caller hears music until the new agent answers, and the
     recording goes on with a new segment. Not answered: the call waits again in its
     queue, at its place."""
+    _handles(ctx, who, call_id)
     try:
-        ctx.acd.transfer(call_id, body.agent_id, f"api {token.name}")
+        ctx.acd.transfer(call_id, body.agent_id, f"api {who.actor}")
     except TransferRefused as exc:
         code = 409 if call_id in ctx.acd.acd.calls else status.HTTP_404_NOT_FOUND
         raise HTTPException(code, str(exc)) from None
@@ -110,23 +142,28 @@ class HoldState(BaseModel):
     on_hold: bool  # asked for: the change is made in order with the call's other work
 
 
-async def _hold(ctx: Any, token: ApiToken, call_id: str, on: bool) -> HoldState:
+async def _hold(ctx: ApiContext, who: Principal, call_id: str, on: bool) -> HoldState:
+    _handles(ctx, who, call_id)
     try:
-        ctx.acd.hold(call_id, on, f"api {token.name}")
+        ctx.acd.hold(call_id, on, f"api {who.actor}")
     except HoldRefused as exc:
         code = 409 if call_id in ctx.acd.acd.calls else status.HTTP_404_NOT_FOUND
         raise HTTPException(code, str(exc)) from None
     return HoldState(call_id=call_id, on_hold=on)
 
 
-@router.post("/{call_id}/hold", status_code=status.HTTP_202_ACCEPTED)
-async def hold_call(ctx: Context, token: Authorized, call_id: str) -> HoldState:
+@router.post(
+    "/{call_id}/hold", status_code=status.HTTP_202_ACCEPTED, dependencies=[audited(read_handling)]
+)
+async def hold_call(ctx: Context, who: Handlers, call_id: str) -> HoldState:
     """Put the caller on hold: they hear music, the agent and caller no longer hear each
     other, and the hold time counts in the interaction (AHT includes it)."""
-    return await _hold(ctx, token, call_id, True)
+    return await _hold(ctx, who, call_id, True)
 
 
-@router.delete("/{call_id}/hold", status_code=status.HTTP_202_ACCEPTED)
-async def resume_call(ctx: Context, token: Authorized, call_id: str) -> HoldState:
+@router.delete(
+    "/{call_id}/hold", status_code=status.HTTP_202_ACCEPTED, dependencies=[audited(read_handling)]
+)
+async def resume_call(ctx: Context, who: Handlers, call_id: str) -> HoldState:
     """Take the caller off hold: caller and agent hear each other again."""
-    return await _hold(ctx, token, call_id, False)
+    return await _hold(ctx, who, call_id, False)

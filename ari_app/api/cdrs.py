@@ -10,12 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from ari_app.adapters.tables import ApiToken
 from ari_app.api.deps import Context, holding
+from ari_app.domain.users import ADMIN, REPORTING, SUPERVISOR, Principal
 
 router = APIRouter(prefix="/api/v1", tags=["cdr"])
 
-Allowed = Annotated[ApiToken, holding("admin", "supervisor")]
+Allowed = Annotated[Principal, holding(ADMIN, SUPERVISOR, REPORTING)]
 Call = Annotated[str | None, Query(max_length=64, description="the call's linkedid")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 

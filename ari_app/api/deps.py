@@ -1,4 +1,5 @@
-"""Dependencies of the API routes: the stores and the bearer-token check."""
+"""Dependencies of the API routes: the stores, who asks (their bearer token) and whether
+their role may."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ari_app.adapters.agent_store import RoutingStore
 from ari_app.adapters.cdr_store import CdrStore
-from ari_app.adapters.db import CallStore, TokenStore
-from ari_app.adapters.tables import ApiToken
-from ari_app.services import tokens
+from ari_app.adapters.db import CallStore
+from ari_app.adapters.user_store import AuditStore
+from ari_app.domain.users import Principal
 from ari_app.services.acd import AcdService
 from ari_app.services.agents import AgentDirectory
 from ari_app.services.flows import FlowRegistry
@@ -22,6 +23,7 @@ from ari_app.services.live import LiveService
 from ari_app.services.monitor import MonitorService
 from ari_app.services.queues import QueueBook
 from ari_app.services.supervisors import SupervisorDirectory
+from ari_app.services.users import UserDirectory
 
 
 class HealthReport(Protocol):
@@ -31,7 +33,8 @@ class HealthReport(Protocol):
 @dataclass(frozen=True)
 class ApiContext:
     calls: CallStore
-    tokens: TokenStore
+    users: UserDirectory
+    audit: AuditStore
     health: HealthReport
     flows: FlowRegistry
     agents: AgentDirectory
@@ -54,17 +57,17 @@ Context = Annotated[ApiContext, Depends(context)]
 _bearer = HTTPBearer(auto_error=False)
 
 
-async def caller_token(
+async def caller(
     ctx: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> ApiToken:
+) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "a bearer token is required",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    found = await tokens.check(ctx.tokens, credentials.credentials)
+    found = await ctx.users.principal(credentials.credentials)
     if found is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -74,17 +77,15 @@ async def caller_token(
     return found
 
 
-Authorized = Annotated[ApiToken, Depends(caller_token)]
+Authorized = Annotated[Principal, Depends(caller)]
 
 
 def holding(*roles: str) -> Any:
-    """A dependency: the caller's token, if its role is one of `roles` (else 403)."""
+    """A dependency: who asks, if their role is one of `roles` (else 403)."""
 
-    async def check(token: Authorized) -> ApiToken:
-        if token.role not in roles:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"this is for {' and '.join(roles)} tokens"
-            )
-        return token
+    async def check(who: Authorized) -> Principal:
+        if who.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this is for {', '.join(roles)} users")
+        return who
 
     return Depends(check)

@@ -10,13 +10,16 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from ari_app.adapters.interaction_store import record_row, row_sums_columns
-from ari_app.adapters.tables import ApiToken
-from ari_app.api.deps import Authorized, Context, holding
+from ari_app.api.audit import audited
+from ari_app.api.deps import ApiContext, Context, holding
+from ari_app.domain.interaction import agents_of
+from ari_app.domain.users import ADMIN, AGENT, REPORTING, SUPERVISOR, Principal, may_act_for_agent
 from ari_app.services.kpis import ReportAsk, ReportRefused
 
 router = APIRouter(prefix="/api/v1", tags=["kpi"])
 
-Readers = Annotated[ApiToken, holding("admin", "supervisor")]
+Readers = Annotated[Principal, holding(ADMIN, SUPERVISOR, REPORTING)]
+Disposers = Annotated[Principal, holding(ADMIN, SUPERVISOR, AGENT)]  # each with their scope
 Name = Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
@@ -68,11 +71,31 @@ _FROM_THE_CALL = ("dialled", "flow", "ivr_path", "ivr_outcome", "hangup_side", "
                   "hangup_cause_text")  # fmt: skip
 
 
-@router.post("/calls/{call_id}/disposition")
+async def read_disposition(ctx: ApiContext, key: dict[str, Any]) -> dict[str, Any] | None:
+    """What the audit keeps of a disposition: the code and its time."""
+    record = await ctx.interactions.get(key["call_id"])
+    if record is None:
+        return None
+    return {"disposition": record.disposition, "resolved": record.interaction.resolved}
+
+
+@router.post("/calls/{call_id}/disposition", dependencies=[audited(read_disposition)])
 async def dispose(
-    ctx: Context, _: Authorized, call_id: str, disposition: Disposition
+    ctx: Context, who: Disposers, call_id: str, disposition: Disposition
 ) -> dict[str, Any]:
-    """The agent's disposition code for a call, live or finished."""
+    """The agent's disposition code for a call, live or finished: an agent for their own
+    calls, a supervisor for their teams' agents' calls, an admin for any."""
+    found = await ctx.interactions.get(call_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no interaction {call_id!r}")
+    profiles = ctx.acd.acd.profiles
+    if who.role != ADMIN and not any(
+        may_act_for_agent(who, agent, profiles[agent].team if agent in profiles else "")
+        for agent in agents_of(found)
+    ):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"call {call_id!r} is not one of this {who.role}'s calls"
+        )
     record = await ctx.interactions.dispose(call_id, disposition.code, disposition.resolved)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no interaction {call_id!r}")

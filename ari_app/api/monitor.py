@@ -16,9 +16,11 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from ari_app.adapters.ari import AriError, AriUnreachable
 from ari_app.adapters.monitor_store import SupervisorExists
-from ari_app.adapters.tables import ApiToken, MonitorRecord, SupervisorRecord
+from ari_app.adapters.tables import MonitorRecord, SupervisorRecord
+from ari_app.api.audit import audited
 from ari_app.api.deps import ApiContext, Context, holding
-from ari_app.domain.monitor import ROLES, SUPERVISOR_ID, Mode, MonitorRefused, endpoint_of
+from ari_app.domain.monitor import SUPERVISOR_ID, Mode, MonitorRefused, endpoint_of
+from ari_app.domain.users import ADMIN, SUPERVISOR, Principal
 from ari_app.services.monitor import CallNotMonitored, MonitorBusy, SessionNotFound
 from ari_app.services.phones import REALM, AsteriskRefused
 from ari_app.services.supervisors import SupervisorNotFound
@@ -28,8 +30,8 @@ router = APIRouter(tags=["monitoring"])
 SupervisorId = Annotated[str, StringConstraints(pattern=f"^{SUPERVISOR_ID.pattern}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=80, strip_whitespace=True)]
 Team = Annotated[str, StringConstraints(min_length=1, max_length=40, strip_whitespace=True)]
-Admin = Annotated[ApiToken, holding("admin")]
-Monitoring = Annotated[ApiToken, holding(*ROLES)]
+Admin = Annotated[Principal, holding(ADMIN)]
+Monitoring = Annotated[Principal, holding(ADMIN, SUPERVISOR)]
 
 
 class SupervisorCreate(BaseModel):
@@ -108,7 +110,27 @@ def _not_found(what: str) -> HTTPException:
 # -- supervisors ---------------------------------------------------------------------------
 
 
-@router.post("/api/v1/supervisors", status_code=status.HTTP_201_CREATED)
+async def read_supervisor(ctx: ApiContext, key: dict[str, Any]) -> SupervisorPublic:
+    """What the audit keeps of a supervisor: their name, team and phone."""
+    try:
+        return _supervisor(await ctx.supervisors.get(key.get("supervisor_id") or key["id"]))
+    except SupervisorNotFound:
+        raise _not_found("supervisor") from None
+
+
+async def read_session(ctx: ApiContext, key: dict[str, Any]) -> MonitorPublic:
+    """What the audit keeps of a monitor session: the session."""
+    record = await ctx.monitor.store.get(key["session_id"])
+    if record is None:
+        raise _not_found("session")
+    return _public(ctx, record)
+
+
+@router.post(
+    "/api/v1/supervisors",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[audited(read_supervisor)],
+)
 async def create_supervisor(ctx: Context, _: Admin, body: SupervisorCreate) -> SupervisorCreated:
     """Add a supervisor: their phone registers at once; its password and their API token
     are in this answer only."""
@@ -131,7 +153,7 @@ async def list_supervisors(ctx: Context, _: Monitoring) -> list[SupervisorPublic
     return [_supervisor(record) for record in await ctx.supervisors.all()]
 
 
-@router.patch("/api/v1/supervisors/{supervisor_id}")
+@router.patch("/api/v1/supervisors/{supervisor_id}", dependencies=[audited(read_supervisor)])
 async def change_supervisor(
     ctx: Context, _: Admin, supervisor_id: str, body: SupervisorChange
 ) -> SupervisorPublic:
@@ -144,7 +166,11 @@ async def change_supervisor(
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"Asterisk: {exc}") from None
 
 
-@router.delete("/api/v1/supervisors/{supervisor_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/api/v1/supervisors/{supervisor_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[audited(read_supervisor)],
+)
 async def delete_supervisor(ctx: Context, _: Admin, supervisor_id: str) -> None:
     """Remove a supervisor: their phone and their tokens go too."""
     try:
@@ -158,12 +184,16 @@ async def delete_supervisor(ctx: Context, _: Admin, supervisor_id: str) -> None:
 # -- monitor sessions ------------------------------------------------------------------------
 
 
-@router.post("/api/v1/calls/{call_id}/monitor", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/api/v1/calls/{call_id}/monitor",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[audited()],  # the session's own row is its record
+)
 async def monitor_call(
     ctx: Context, token: Monitoring, call_id: str, body: MonitorAsk
 ) -> MonitorPublic:
     """Ring the supervisor's phone; on answer they listen, whisper or barge."""
-    if token.role == "supervisor":
+    if token.role == SUPERVISOR:
         if body.supervisor_id not in (None, token.subject) or token.subject is None:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "a supervisor monitors for themself")
         supervisor_id = token.subject
@@ -172,7 +202,7 @@ async def monitor_call(
     else:
         supervisor_id = body.supervisor_id
     try:
-        record = await ctx.monitor.start(call_id, body.mode, supervisor_id, token.role, token.name)
+        record = await ctx.monitor.start(call_id, body.mode, supervisor_id, token.role, token.actor)
     except CallNotMonitored as exc:
         code = status.HTTP_409_CONFLICT if ctx.acd.acd.calls.get(call_id) else 404
         raise HTTPException(code, str(exc)) from None
@@ -198,7 +228,7 @@ async def list_monitors(
     limit: int = 100,
 ) -> list[MonitorPublic]:
     """The sessions (the audit), newest first; a supervisor sees their own."""
-    if token.role == "supervisor":
+    if token.role == SUPERVISOR:
         supervisor_id = token.subject or "-"
     found = await ctx.monitor.store.find(
         limit=max(1, min(limit, 1000)), call_id=call_id, agent_id=agent_id,
@@ -207,9 +237,9 @@ async def list_monitors(
     return [_public(ctx, record) for record in found]
 
 
-async def _own(ctx: ApiContext, token: ApiToken, session_id: str) -> MonitorRecord:
+async def _own(ctx: ApiContext, token: Principal, session_id: str) -> MonitorRecord:
     record = await ctx.monitor.store.get(session_id)
-    if record is None or (token.role == "supervisor" and record.supervisor_id != token.subject):
+    if record is None or (token.role == SUPERVISOR and record.supervisor_id != token.subject):
         raise _not_found(f"monitor session '{session_id}'")
     return record
 
@@ -219,7 +249,7 @@ async def get_monitor(ctx: Context, token: Monitoring, session_id: str) -> Monit
     return _public(ctx, await _own(ctx, token, session_id))
 
 
-@router.patch("/api/v1/monitors/{session_id}")
+@router.patch("/api/v1/monitors/{session_id}", dependencies=[audited(read_session)])
 async def change_monitor(
     ctx: Context, token: Monitoring, session_id: str, body: MonitorChange
 ) -> MonitorPublic:
@@ -233,11 +263,11 @@ async def change_monitor(
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"Asterisk: {exc!r}") from None
 
 
-@router.delete("/api/v1/monitors/{session_id}")
+@router.delete("/api/v1/monitors/{session_id}", dependencies=[audited(read_session)])
 async def end_monitor(ctx: Context, token: Monitoring, session_id: str) -> MonitorPublic:
     """End the session: the supervisor's phone is hung up, the conversation goes on."""
     await _own(ctx, token, session_id)
     try:
-        return _public(ctx, await ctx.monitor.stop(session_id, f"ended by {token.name}"))
+        return _public(ctx, await ctx.monitor.stop(session_id, f"ended by {token.actor}"))
     except SessionNotFound:
         raise HTTPException(status.HTTP_409_CONFLICT, "the session has ended") from None

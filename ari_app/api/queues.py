@@ -8,13 +8,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Path, Response, status
 from pydantic import BaseModel
 
-from ari_app.api.deps import Authorized, Context
+from ari_app.api.audit import audited
+from ari_app.api.deps import ApiContext, Context, holding
 from ari_app.domain.routing.config import QUEUE_NAME
+from ari_app.domain.users import ADMIN, OPS, SUPERVISOR, Principal
 from ari_app.services.queues import QueueRefused
 
 router = APIRouter(prefix="/api/v1/queues", tags=["queues"])
 
 QueueName = Annotated[str, Path(pattern=f"^{QUEUE_NAME.pattern}$")]
+Readers = Annotated[Principal, holding(ADMIN, OPS, SUPERVISOR)]
+Editors = Annotated[Principal, holding(ADMIN, OPS)]
 
 
 class QueuePublic(BaseModel):
@@ -37,27 +41,39 @@ class WaitingPublic(BaseModel):
 
 
 def _refused(exc: QueueRefused) -> HTTPException:
-    return HTTPException(422, {"problems": exc.problems})
+    return HTTPException(
+        422,
+        {
+            "message": "the queues would have problems; nothing was changed",
+            "problems": exc.problems,
+        },
+    )
 
 
-def _public(ctx: Context, name: str, definition: dict[str, Any]) -> QueuePublic:
+def _public(ctx: ApiContext, name: str, definition: dict[str, Any]) -> QueuePublic:
     waiting = sum(1 for view in ctx.acd.waiting() if view.queue == name)
     return QueuePublic(name=name, definition=definition, waiting=waiting)
 
 
 @router.get("")
-async def list_queues(ctx: Context, _: Authorized) -> list[QueuePublic]:
+async def list_queues(ctx: Context, _: Readers) -> list[QueuePublic]:
     return [_public(ctx, name, body) for name, body in ctx.queues.definitions().items()]
 
 
 @router.get("/waiting")
-async def waiting_calls(ctx: Context, _: Authorized) -> list[WaitingPublic]:
+async def waiting_calls(ctx: Context, _: Readers) -> list[WaitingPublic]:
     """Every caller not yet talking to an agent: in order of their turn, then those ringing."""
     return [WaitingPublic.model_validate(view, from_attributes=True) for view in ctx.acd.waiting()]
 
 
-@router.post("/reload", status_code=status.HTTP_204_NO_CONTENT)
-async def reload_queues(ctx: Context, _: Authorized) -> Response:
+async def read_queues(ctx: ApiContext, key: dict[str, Any]) -> dict[str, Any]:
+    """What the audit keeps: the queue's definition, or every queue's for a reload."""
+    every = ctx.queues.definitions()
+    return {key["name"]: every.get(key["name"])} if "name" in key else every
+
+
+@router.post("/reload", status_code=status.HTTP_204_NO_CONTENT, dependencies=[audited(read_queues)])
+async def reload_queues(ctx: Context, _: Editors) -> Response:
     """Read the queues file again after an edit by hand; a file with a problem changes nothing."""
     try:
         await ctx.queues.reload()
@@ -67,17 +83,17 @@ async def reload_queues(ctx: Context, _: Authorized) -> Response:
 
 
 @router.get("/{name}")
-async def get_queue(ctx: Context, _: Authorized, name: QueueName) -> QueuePublic:
+async def get_queue(ctx: Context, _: Readers, name: QueueName) -> QueuePublic:
     definition = ctx.queues.definitions().get(name)
     if definition is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no queue {name!r}")
     return _public(ctx, name, definition)
 
 
-@router.put("/{name}")
+@router.put("/{name}", dependencies=[audited(read_queues)])
 async def put_queue(
     ctx: Context,
-    _: Authorized,
+    _: Editors,
     name: QueueName,
     definition: Annotated[dict[str, Any], Body()],
     response: Response,
@@ -93,13 +109,17 @@ async def put_queue(
     return _public(ctx, name, ctx.queues.definitions()[name])
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_queue(ctx: Context, _: Authorized, name: QueueName) -> Response:
+@router.delete(
+    "/{name}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[audited(read_queues)]
+)
+async def delete_queue(ctx: Context, _: Editors, name: QueueName) -> Response:
     """Remove a queue that no caller is in, no flow names and no queue overflows to."""
     try:
         await ctx.queues.delete(name)
     except KeyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no queue {name!r}") from None
     except QueueRefused as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, {"problems": exc.problems}) from exc
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, {"message": "the queue is in use", "problems": exc.problems}
+        ) from exc
     return Response(status_code=status.HTTP_204_NO_CONTENT)

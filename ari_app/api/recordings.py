@@ -1,6 +1,8 @@
 """Recordings: listed, filtered, downloaded (with HTTP ranges), paused and resumed.
 
-Only admin and supervisor tokens may touch them: they hold what callers said."""
+They hold what callers said: admins and supervisors may hear them; reporting users
+see their rows only; an agent may pause and resume the recording of their own call
+(while a card number is read out)."""
 
 from __future__ import annotations
 
@@ -12,16 +14,16 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from ari_app.adapters.ari import AriError, AriUnreachable
-from ari_app.adapters.tables import ApiToken
-from ari_app.api.deps import Context, holding
+from ari_app.api.audit import audited
+from ari_app.api.deps import ApiContext, Context, holding
+from ari_app.domain.users import ADMIN, AGENT, REPORTING, SUPERVISOR, Principal
 from ari_app.services.recordings import RecordingRefused, RecordingService
 
 router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
 
-ROLES = ("admin", "supervisor")
-
-
-Allowed = Annotated[ApiToken, holding(*ROLES)]
+Readers = Annotated[Principal, holding(ADMIN, SUPERVISOR, REPORTING)]
+Listeners = Annotated[Principal, holding(ADMIN, SUPERVISOR)]
+Pausers = Annotated[Principal, holding(ADMIN, SUPERVISOR, AGENT)]  # an agent: their own call
 
 
 class RecordingPublic(BaseModel):
@@ -41,7 +43,7 @@ class RecordingPublic(BaseModel):
     error: str | None
 
 
-def _service(ctx: Context) -> RecordingService:
+def _service(ctx: ApiContext) -> RecordingService:
     if ctx.acd.recorder is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "recording is not set up")
     return ctx.acd.recorder
@@ -50,7 +52,7 @@ def _service(ctx: Context) -> RecordingService:
 @router.get("")
 async def list_recordings(
     ctx: Context,
-    _: Allowed,
+    _: Readers,
     call_id: str | None = None,
     agent_id: str | None = None,
     queue: str | None = None,
@@ -66,15 +68,19 @@ async def list_recordings(
 
 
 @router.get("/{recording_id}")
-async def get_recording(ctx: Context, _: Allowed, recording_id: str) -> RecordingPublic:
-    row = await _service(ctx).store.get(recording_id)
+async def get_recording(ctx: Context, _: Readers, recording_id: str) -> RecordingPublic:
+    return await read_recording(ctx, {"recording_id": recording_id})
+
+
+async def read_recording(ctx: ApiContext, key: dict[str, Any]) -> RecordingPublic:
+    row = await _service(ctx).store.get(key["recording_id"])
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no recording {recording_id!r}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no recording {key['recording_id']!r}")
     return RecordingPublic.model_validate(row, from_attributes=True)
 
 
 @router.get("/{recording_id}/file", response_model=None)
-async def recording_file(ctx: Context, _: Allowed, recording_id: str) -> FileResponse:
+async def recording_file(ctx: Context, _: Listeners, recording_id: str) -> FileResponse:
     """The audio (WAV); `Range: bytes=A-B` gets part of it (206)."""
     service = _service(ctx)
     row = await service.store.get(recording_id)
@@ -85,18 +91,32 @@ async def recording_file(ctx: Context, _: Allowed, recording_id: str) -> FileRes
     )
 
 
-@router.post("/{recording_id}/pause", status_code=status.HTTP_204_NO_CONTENT)
-async def pause_recording(ctx: Context, _: Allowed, recording_id: str) -> None:
+@router.post(
+    "/{recording_id}/pause",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[audited(read_recording)],
+)
+async def pause_recording(ctx: Context, who: Pausers, recording_id: str) -> None:
     """Leave what is said from now on out of the file (a card number), until resumed."""
-    await _pause(ctx, recording_id, True)
+    await _pause(ctx, who, recording_id, True)
 
 
-@router.post("/{recording_id}/resume", status_code=status.HTTP_204_NO_CONTENT)
-async def resume_recording(ctx: Context, _: Allowed, recording_id: str) -> None:
-    await _pause(ctx, recording_id, False)
+@router.post(
+    "/{recording_id}/resume",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[audited(read_recording)],
+)
+async def resume_recording(ctx: Context, who: Pausers, recording_id: str) -> None:
+    await _pause(ctx, who, recording_id, False)
 
 
-async def _pause(ctx: Context, recording_id: str, paused: bool) -> None:
+async def _pause(ctx: ApiContext, who: Principal, recording_id: str, paused: bool) -> None:
+    if who.role == AGENT:
+        row = await read_recording(ctx, {"recording_id": recording_id})
+        if row.agent_id != who.subject:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, "an agent pauses the recording of their own call only"
+            )
     try:
         await _service(ctx).pause(recording_id, paused)
     except RecordingRefused as exc:

@@ -141,6 +141,12 @@ class Record:
     disposition: str | None = None
 
 
+def agents_of(record: Record) -> frozenset[str]:
+    """The agents who talked on the call, or talk now."""
+    talking = {record.open_segment[0]} if record.open_segment else set()
+    return frozenset({segment.agent_id for segment in record.interaction.segments} | talking)
+
+
 def stitch(record: Record | None, event: InteractionEvent) -> Record | None:
     """The record after one event; None while the call is unknown (no Arrived yet)."""
     if isinstance(event, Arrived):

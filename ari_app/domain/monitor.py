@@ -73,16 +73,16 @@ def supervisor_of(endpoint: str) -> str | None:
     return None
 
 
-def check_permitted(role: str, supervisor_team: str, agent_team: str) -> None:
-    """Admins may have any call monitored; a supervisor only their own team's agents.
+def check_permitted(role: str, supervisor_teams: frozenset[str], agent_team: str) -> None:
+    """Admins may have any call monitored; a supervisor only their own teams' agents.
     Raises MonitorRefused."""
     if role == "admin":
         return
     if role != "supervisor":
         raise MonitorRefused(f"monitoring is for {' and '.join(ROLES)} tokens")
-    if not supervisor_team or supervisor_team != agent_team:
+    if not agent_team or agent_team not in supervisor_teams:
         team = agent_team or "no team"
-        raise MonitorRefused(f"the agent is in {team}, not in this supervisor's team")
+        raise MonitorRefused(f"the agent is in {team}, not in this supervisor's teams")
 
 
 def switched(modes: list[dict[str, Any]], mode: Mode, now: datetime) -> list[dict[str, Any]]:

@@ -147,6 +147,10 @@ class InteractionLog:
             if wrapped is not None:
                 self.record(WrapUpEnded(wrapped, at, agent_id))
 
+    async def get(self, call_id: str) -> Record | None:
+        """The call's record, live or finished (as last written); None for an unknown call."""
+        return self.records.get(call_id) or await self.store.get(call_id)
+
     async def dispose(self, call_id: str, code: str, resolved: bool | None) -> Record | None:
         """An agent's disposition for a call, live or finished; None for an unknown call."""
         if call_id not in self.records:

@@ -174,7 +174,7 @@ class MonitorService:
             "started_at": now,
         }
         try:
-            check_permitted(role, supervisor.team, conversation.team)
+            check_permitted(role, await self.supervisors.teams(supervisor.id), conversation.team)
         except MonitorRefused as exc:
             await self.store.add({**row, "state": "refused", "ended_at": now,
                                   "end_reason": str(exc)[:200]})  # fmt: skip

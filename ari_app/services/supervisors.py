@@ -17,6 +17,7 @@ from ari_app.adapters.ari import AriRest
 from ari_app.adapters.db import TokenStore
 from ari_app.adapters.monitor_store import SupervisorExists, SupervisorStore
 from ari_app.adapters.tables import SupervisorRecord
+from ari_app.adapters.user_store import UserStore
 from ari_app.domain.monitor import endpoint_of
 from ari_app.services import tokens
 from ari_app.services.phones import push_phone, remove_phone, sip_digest
@@ -34,9 +35,11 @@ class SupervisorDirectory:
         store: SupervisorStore,
         tokens: TokenStore,
         ari: AriRest,
+        users: UserStore,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store, self.tokens, self.ari, self._clock = store, tokens, ari, clock
+        self.users = users
 
     async def create(self, supervisor_id: str, name: str, team: str) -> tuple[str, str]:
         """Add a supervisor and their phone; (SIP password, API token), shown once."""
@@ -64,6 +67,14 @@ class SupervisorDirectory:
             raise SupervisorNotFound(supervisor_id)
         return found
 
+    async def teams(self, supervisor_id: str) -> frozenset[str]:
+        """The teams a supervisor watches: their phone's, and those their user holds."""
+        record, user = await self.store.get(supervisor_id), await self.users.get(supervisor_id)
+        teams = set(user.teams) if user else set()
+        if record is not None and record.team:
+            teams.add(record.team)
+        return frozenset(teams)
+
     async def all(self) -> list[SupervisorRecord]:
         return await self.store.find(limit=10_000)
 
@@ -79,7 +90,8 @@ class SupervisorDirectory:
     async def delete(self, supervisor_id: str) -> None:
         await self.get(supervisor_id)
         await remove_phone(self.ari, endpoint_of(supervisor_id))
-        await self.tokens.revoke_subject(supervisor_id)
+        if await self.users.get(supervisor_id) is None:  # a user's tokens stay theirs
+            await self.tokens.revoke_subject(supervisor_id)
         await self.store.delete(supervisor_id)
         log.info("supervisor_deleted", supervisor_id=supervisor_id)
 

@@ -8,6 +8,9 @@ from datetime import UTC, datetime
 
 from ari_app.adapters.db import TokenStore
 from ari_app.adapters.tables import ApiToken
+from ari_app.adapters.user_store import UserStore
+
+FIRST_ADMIN = "admin"  # the user the first start makes
 
 
 def hash_token(token: str) -> str:
@@ -15,12 +18,19 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def first_admin_token(store: TokenStore) -> str | None:
-    """On first start (no token at all), make an admin token and return it, once."""
+async def first_admin_token(store: TokenStore, users: UserStore) -> str | None:
+    """On first start (no token at all), make the user `admin` (unless there is one)
+    and a token for them that does not expire; return it, once."""
     if await store.count() > 0:
         return None
+    if await users.get(FIRST_ADMIN) is None:
+        now = datetime.now(UTC)
+        await users.add({"id": FIRST_ADMIN, "name": "first admin", "role": "admin", "teams": [],
+                         "created_at": now, "updated_at": now})  # fmt: skip
     token = secrets.token_urlsafe(32)
-    await store.add(name="first admin", role="admin", token_hash=hash_token(token))
+    await store.add(
+        name="first admin", role="admin", token_hash=hash_token(token), subject=FIRST_ADMIN
+    )
     return token
 
 

@@ -23,8 +23,9 @@ from ari_app.adapters.interaction_store import InteractionStore
 from ari_app.adapters.kpi_store import KpiStore
 from ari_app.adapters.monitor_store import MonitorStore, SupervisorStore
 from ari_app.adapters.recording_store import RecordingStore
+from ari_app.adapters.user_store import AuditStore, UserStore
 from ari_app.api.app import create_api
-from ari_app.api.deps import ApiContext
+from ari_app.api.deps import ApiContext, HealthReport
 from ari_app.domain.acd import Acd
 from ari_app.domain.kpi import Targets
 from ari_app.services import tokens
@@ -38,6 +39,7 @@ from ari_app.services.monitor import MonitorService
 from ari_app.services.queues import QueueBook, read_queues
 from ari_app.services.recordings import RecordingService
 from ari_app.services.supervisors import SupervisorDirectory
+from ari_app.services.users import UserDirectory
 
 DEMO_QUEUES = Path(__file__).resolve().parents[2] / "dialplan" / "queues.yaml"
 
@@ -62,7 +64,7 @@ def queue_parts(
 def monitor_parts(
     engine: AsyncEngine, ari: AriRest, token_store: TokenStore, acd: AcdService
 ) -> tuple[SupervisorDirectory, MonitorService]:
-    supervisors = SupervisorDirectory(SupervisorStore(engine), token_store, ari)
+    supervisors = SupervisorDirectory(SupervisorStore(engine), token_store, ari, UserStore(engine))
     monitor = MonitorService(ari, "ari-app", MonitorStore(engine), supervisors, acd, _refuse_spawn)
     return supervisors, monitor
 
@@ -73,24 +75,26 @@ def _refuse_spawn(coroutine: Coroutine[Any, Any, None]) -> None:
     raise AssertionError("a background task was started")
 
 
-@contextlib.asynccontextmanager
-async def api_client(
-    engine: AsyncEngine, ari: AriRest, folder: Path, flows: FlowRegistry
-) -> AsyncIterator[tuple[httpx.AsyncClient, AcdService]]:
-    """The admin API over the test database, with the admin token; and its ACD."""
+async def _healthy() -> tuple[bool, dict[str, object]]:
+    return True, {}
+
+
+def api_context(
+    engine: AsyncEngine,
+    ari: AriRest,
+    folder: Path,
+    flows: FlowRegistry,
+    writer: Writer | None = None,
+    health: HealthReport = _healthy,
+) -> ApiContext:
+    """The API's parts over the test database, as the service builds them."""
     token_store = TokenStore(engine)
-    token = await tokens.first_admin_token(token_store)
-
-    async def health() -> tuple[bool, dict[str, object]]:
-        return True, {}
-
     acd, queues = queue_parts(engine, ari, folder, flows)
-    supervisors = SupervisorDirectory(SupervisorStore(engine), token_store, ari)
-    monitor = MonitorService(ari, "ari-app", MonitorStore(engine), supervisors, acd, _refuse_spawn)
-    writer = Writer(engine)
-    context = ApiContext(
+    supervisors, monitor = monitor_parts(engine, ari, token_store, acd)
+    return ApiContext(
         calls=CallStore(engine),
-        tokens=token_store,
+        users=UserDirectory(UserStore(engine), token_store, AgentStore(engine), supervisors),
+        audit=AuditStore(engine),
         health=health,
         flows=flows,
         agents=AgentDirectory(AgentStore(engine), ari),
@@ -101,6 +105,17 @@ async def api_client(
         monitor=monitor,
         **records(engine, acd, writer),
     )
+
+
+@contextlib.asynccontextmanager
+async def api_client(
+    engine: AsyncEngine, ari: AriRest, folder: Path, flows: FlowRegistry
+) -> AsyncIterator[tuple[httpx.AsyncClient, AcdService]]:
+    """The admin API over the test database, with the admin token; and its ACD."""
+    token = await tokens.first_admin_token(TokenStore(engine), UserStore(engine))
+    writer = Writer(engine)
+    context = api_context(engine, ari, folder, flows, writer)
+    acd = context.acd
     transport = httpx.ASGITransport(app=create_api(context))
     headers = {"Authorization": f"Bearer {token}"}
     writing = asyncio.create_task(writer.run())  # the interactions' rows, as in the service

@@ -114,7 +114,7 @@ async def test_a_new_queue_is_created_and_a_bad_one_changes_nothing(
     for name, body, named in bad:
         reply = await client.put(f"/api/v1/queues/{name}", json=body)
         assert reply.status_code == 422, (body, reply.text)
-        assert named in " ".join(reply.json()["detail"]["problems"]), reply.text
+        assert named in " ".join(reply.json()["problems"]), reply.text
     assert (await client.put("/api/v1/queues/sales", json=[1, 2])).status_code == 422
     assert path.read_text() == before
     assert acd.acd.queues["sales"].rules.skills == {"sales": 2}
@@ -126,10 +126,10 @@ async def test_a_queue_in_use_cannot_be_removed(
     client, acd, path = center
     named = await client.delete("/api/v1/queues/billing")  # the flow sends callers there
     assert named.status_code == 409
-    assert "to-billing" in named.json()["detail"]["problems"][0]
+    assert "to-billing" in named.json()["problems"][0]
     overflowed_to = await client.delete("/api/v1/queues/billing_tier2")
     assert overflowed_to.status_code == 409
-    assert "billing_tier2" in overflowed_to.json()["detail"]["problems"][0]
+    assert "billing_tier2" in overflowed_to.json()["problems"][0]
     acd.acd.call_waiting(WaitingCall("c1", "support", T0), T0)
     assert (await client.delete("/api/v1/queues/support")).status_code == 409
     acd.acd.caller_left("c1", T0 + timedelta(seconds=5))

@@ -12,17 +12,15 @@ import httpx
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ari_app.adapters.agent_store import AgentStore, RoutingStore
 from ari_app.adapters.ari import AriRest
 from ari_app.adapters.db import CallStore, TokenStore, Writer, engine_for, migrate, ping
+from ari_app.adapters.user_store import UserStore
 from ari_app.api.app import create_api
-from ari_app.api.deps import ApiContext
 from ari_app.domain.call import Call, HangupSide, Phase
 from ari_app.services import tokens
-from ari_app.services.agents import AgentDirectory
 from ari_app.services.calls import call_row
 from ari_app.services.flows import FlowRegistry
-from tests.db.parts import monitor_parts, queue_parts, records
+from tests.db.parts import api_context
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 DEMO_FLOWS = Path(__file__).resolve().parents[2] / "dialplan" / "flows"
@@ -117,9 +115,9 @@ async def test_tokens_are_stored_hashed_and_checked_for_expiry_and_revocation(
     engine: AsyncEngine,
 ) -> None:
     store = TokenStore(engine)
-    token = await tokens.first_admin_token(store)
+    token = await tokens.first_admin_token(store, UserStore(engine))
     assert token is not None
-    assert await tokens.first_admin_token(store) is None  # only on the very first start
+    assert await tokens.first_admin_token(store, UserStore(engine)) is None  # first start only
     found = await tokens.check(store, token)
     assert found is not None
     assert found.role == "admin"
@@ -135,8 +133,8 @@ async def test_tokens_are_stored_hashed_and_checked_for_expiry_and_revocation(
 
 
 async def test_the_api_wants_a_token_except_for_health(engine: AsyncEngine, tmp_path: Path) -> None:
-    calls, token_store = CallStore(engine), TokenStore(engine)
-    token = await tokens.first_admin_token(token_store)
+    calls = CallStore(engine)
+    token = await tokens.first_admin_token(TokenStore(engine), UserStore(engine))
     await calls.save(call_row(_call()))
 
     async def health() -> tuple[bool, dict[str, object]]:
@@ -145,24 +143,7 @@ async def test_the_api_wants_a_token_except_for_health(engine: AsyncEngine, tmp_
     flows = FlowRegistry(DEMO_FLOWS)
     await flows.reload()
     ari = AriRest("http://asterisk", "u", "p")
-    agents = AgentDirectory(AgentStore(engine), ari)
-    acd, queues = queue_parts(engine, ari, tmp_path, flows)
-    supervisors, monitor = monitor_parts(engine, ari, token_store, acd)
-    api = create_api(
-        ApiContext(
-            calls=calls,
-            tokens=token_store,
-            health=health,
-            flows=flows,
-            agents=agents,
-            routing=RoutingStore(engine),
-            acd=acd,
-            queues=queues,
-            supervisors=supervisors,
-            monitor=monitor,
-            **records(engine, acd),
-        )
-    )
+    api = create_api(api_context(engine, ari, tmp_path, flows, health=health))
     transport = httpx.ASGITransport(app=api)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         assert (await client.get("/healthz")).status_code == 200

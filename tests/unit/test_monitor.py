@@ -34,10 +34,11 @@ def test_each_mode_is_wired_so_only_the_right_people_hear_the_supervisor() -> No
 
 
 @pytest.mark.parametrize(
-    ("role", "supervisor_team", "agent_team", "allowed"),
+    ("role", "supervisor_teams", "agent_team", "allowed"),
     [
         ("admin", "", "billing", True),
         ("supervisor", "billing", "billing", True),
+        ("supervisor", "sales billing", "billing", True),  # one of their teams
         ("supervisor", "sales", "billing", False),
         ("supervisor", "", "", False),  # no team is nobody's team
         ("agent", "billing", "billing", False),
@@ -45,13 +46,14 @@ def test_each_mode_is_wired_so_only_the_right_people_hear_the_supervisor() -> No
     ],
 )
 def test_only_admins_and_supervisors_of_the_agent_s_team_may_monitor(
-    role: str, supervisor_team: str, agent_team: str, allowed: bool
+    role: str, supervisor_teams: str, agent_team: str, allowed: bool
 ) -> None:
+    teams = frozenset(supervisor_teams.split())
     if allowed:
-        check_permitted(role, supervisor_team, agent_team)
+        check_permitted(role, teams, agent_team)
     else:
         with pytest.raises(MonitorRefused):
-            check_permitted(role, supervisor_team, agent_team)
+            check_permitted(role, teams, agent_team)
 
 
 def test_the_mode_history_closes_each_span_when_the_next_begins() -> None:

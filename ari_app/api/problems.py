@@ -1,0 +1,73 @@
+"""Errors as RFC 9457 problem details.
+
+Every error answers `application/problem+json` with `title` (the status's phrase),
+`status`, `detail` (what went wrong, in words) and `instance` (the path asked);
+a refused body also lists its `errors`, one per field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+log = structlog.get_logger(__name__)
+
+MEDIA_TYPE = "application/problem+json"
+
+
+def problem(
+    status: int,
+    detail: str,
+    instance: str,
+    headers: Mapping[str, str] | None = None,
+    **more: Any,
+) -> JSONResponse:
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        **more,
+    }
+    return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
+
+
+def install(api: FastAPI) -> None:
+    api.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    api.add_exception_handler(RequestValidationError, _refused_input)  # type: ignore[arg-type]
+    api.add_exception_handler(Exception, _unexpected)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    more: dict[str, Any] = {}
+    if isinstance(exc.detail, str):
+        detail = exc.detail
+    else:  # a structured refusal (a queues file's problems): kept whole
+        more = jsonable_encoder(exc.detail) if isinstance(exc.detail, dict) else {}
+        detail = more.pop("message", None) or HTTPStatus(exc.status_code).description
+        if not more:
+            more = {"errors": jsonable_encoder(exc.detail)}
+    return problem(exc.status_code, detail, request.url.path, exc.headers, **more)
+
+
+async def _refused_input(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {"field": ".".join(str(part) for part in error.get("loc", ())), "message": error["msg"]}
+        for error in exc.errors()
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "the request is invalid"
+    return problem(422, detail[:1000], request.url.path, errors=errors)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("api_failed", path=request.url.path, method=request.method)
+    return problem(500, "the service failed to answer; see its log", request.url.path)
