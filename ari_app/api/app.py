@@ -35,10 +35,10 @@ def create_api(context: ApiContext) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
-        max_body_size=LARGEST_BODY,
     )
     api.state.context = context
     problems.install(api)
+    api.add_middleware(problems.BodyLimit, largest=LARGEST_BODY)
 
     @api.get("/openapi.json", include_in_schema=False)
     async def openapi(_: Authorized) -> JSONResponse:

@@ -17,6 +17,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +67,36 @@ async def _refused_input(request: Request, exc: RequestValidationError) -> JSONR
     ]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "the request is invalid"
     return problem(422, detail[:1000], request.url.path, errors=errors)
+
+
+class BodyLimit:
+    """Refuse (413, as a problem detail) a request body over `largest` bytes: by its
+    Content-Length before anything reads it, or, sent without one, as it arrives (the
+    route reading it gets the refusal, and nothing is changed)."""
+
+    def __init__(self, app: ASGIApp, largest: int) -> None:
+        self.app, self.largest = app, largest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = f"a request body may hold at most {self.largest} bytes"
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > self.largest:
+            await problem(413, detail, scope["path"])(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.largest:
+                raise HTTPException(413, detail)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -95,15 +95,8 @@ def _not_found(user_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
 
 
-async def read_user(ctx: ApiContext, key: dict[str, Any]) -> dict[str, Any]:
-    """What the audit keeps of a user: the user and their tokens (never the hashes)."""
-    user_id = key.get("user_id") or key["id"]
-    try:
-        user = _user(await ctx.users.get(user_id))
-        tokens = [_token(t) for t in await ctx.users.tokens_of(user_id)]
-    except UserNotFound:
-        return {}
-    return {**user.model_dump(), "tokens": [t.model_dump() for t in tokens]}
+async def read_user(ctx: ApiContext, key: dict[str, Any]) -> dict[str, Any] | None:
+    return await ctx.users.describe(key.get("user_id") or key["id"])
 
 
 @router.get("/me")

@@ -58,7 +58,7 @@ def check_user(user_id: str, role: str, teams: list[str]) -> list[str]:
     if bad:
         raise UserRefused(f"team {bad[0]!r}: 1 to 40 characters")
     if tidy and role != SUPERVISOR:
-        raise UserRefused(f"teams are for supervisors; a {role} user holds none")
+        raise UserRefused(f"teams are for supervisors, not for a user whose role is {role}")
     return tidy
 
 

@@ -118,6 +118,17 @@ class UserDirectory:
         log.info("tokens_revoked", user_id=user_id, token_id=token_id, revoked=revoked)
         return revoked
 
+    async def describe(self, user_id: str) -> dict[str, Any] | None:
+        """What the audit keeps of a user: the user and their tokens (never the hashes)."""
+        user = await self.users.get(user_id)
+        if user is None:
+            return None
+        shown = {"id", "name", "created_at", "expires_at", "revoked_at"}
+        tokens = [
+            t.model_dump(mode="json", include=shown) for t in await self.tokens.of_subject(user_id)
+        ]
+        return {**user.model_dump(mode="json"), "tokens": tokens}
+
     async def principal(self, token: str) -> Principal | None:
         """Who the token speaks for, if it is known, live and not revoked. A user's role
         is read afresh, so a changed role counts at once."""
