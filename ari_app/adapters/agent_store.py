@@ -171,13 +171,19 @@ class CallbackStore:
                 )
 
     async def list(
-        self, states: tuple[str, ...] | None = None, callback_id: str | None = None
+        self,
+        states: tuple[str, ...] | None = None,
+        callback_id: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[CallbackRecord]:
         query = select(CallbackRecord).order_by(CallbackRecord.waiting_since)  # type: ignore[arg-type]
         if states is not None:
             query = query.where(CallbackRecord.state.in_(states))  # type: ignore[attr-defined]
         if callback_id is not None:
             query = query.where(CallbackRecord.id == callback_id)  # type: ignore[arg-type]
+        query = query.limit(limit).offset(offset)
         async with self.engine.connect() as connection:
             rows = (await connection.execute(query)).all()
         found = []

@@ -83,16 +83,22 @@ class CdrStore:
             ).first()
         return Checkpoint(found.inode, found.offset) if found else None
 
-    async def cdrs(self, *, linkedid: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    async def cdrs(
+        self, *, linkedid: str | None = None, limit: int = 1000, offset: int = 0
+    ) -> list[dict[str, Any]]:
         """CDRs, oldest first; those of one call when `linkedid` is given."""
-        query = select(CDR).order_by(CDR.c.start, CDR.c.uniqueid, CDR.c.sequence).limit(limit)
+        order = (CDR.c.start, CDR.c.uniqueid, CDR.c.sequence)
+        query = select(CDR).order_by(*order).limit(limit).offset(offset)
         if linkedid is not None:
             query = query.where(CDR.c.linkedid == linkedid)
         return await self._rows(query)
 
-    async def cels(self, *, linkedid: str, limit: int = 1000) -> list[dict[str, Any]]:
+    async def cels(
+        self, *, linkedid: str, limit: int = 1000, offset: int = 0
+    ) -> list[dict[str, Any]]:
         """The channel events of one call, in order."""
-        query = select(CEL).where(CEL.c.linkedid == linkedid).order_by(CEL.c.at).limit(limit)
+        query = select(CEL).where(CEL.c.linkedid == linkedid).order_by(CEL.c.at)
+        query = query.limit(limit).offset(offset)
         return await self._rows(query)
 
     async def _rows(self, query: Any) -> list[dict[str, Any]]:

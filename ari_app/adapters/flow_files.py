@@ -53,7 +53,11 @@ def _walk(
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node))
+            key = _CONSTRUCT.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                line = key_node.start_mark.line + 1
+                problems.append(((*path, str(key)), line, "a key is a name, not a list or map"))
+                continue
             key = str(key) if isinstance(key, int | float | bool) else key
             child = (*path, key)
             if key in result:
@@ -69,7 +73,11 @@ def _walk(
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_walk(item, (*path, i), lines, problems) for i, item in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
+    return _CONSTRUCT.construct_object(node, deep=True)
+
+
+# scalars as the safe loader makes them (an empty value is None, `yes` is True...)
+_CONSTRUCT = yaml.constructor.SafeConstructor()
 
 
 def parse_text(text: str, source: str) -> FlowFile:

@@ -9,9 +9,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from ari_app.api.audit import audited
 from ari_app.api.deps import ApiContext, Context, holding
+from ari_app.api.fields import Name
+from ari_app.api.fields import NoTeam as Team
+from ari_app.api.pages import Page
 from ari_app.domain import agents as agent_logic
 from ari_app.domain.agents import AgentProfile, AgentState
 from ari_app.domain.users import ADMIN, AGENT, SUPERVISOR, Principal, may_act_for_agent
@@ -28,8 +32,6 @@ SkillName = Annotated[str, StringConstraints(pattern=f"^{agent_logic.SKILL_NAME.
 Reason = Annotated[str, StringConstraints(pattern=f"^{agent_logic.REASON.pattern}$")]
 Level = Annotated[int, Field(ge=1, le=10)]
 Skills = Annotated[dict[SkillName, Level], Field(max_length=50)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=80, strip_whitespace=True)]
-Team = Annotated[str, StringConstraints(max_length=40, strip_whitespace=True)]
 WrapUp = Annotated[int, Field(ge=0, le=3600)]
 Recording = Literal["queue", "always", "never"]  # the agent's recording policy
 
@@ -46,13 +48,13 @@ class AgentCreate(BaseModel):
 
 
 class AgentUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
-    name: Name | None = None
-    team: Team | None = None
-    skills: Skills | None = None
-    wrap_up_seconds: WrapUp | None = None
-    recording: Recording | None = None
+    name: Name | SkipJsonSchema[None] = None
+    team: Team | SkipJsonSchema[None] = None
+    skills: Skills | SkipJsonSchema[None] = None
+    wrap_up_seconds: WrapUp | SkipJsonSchema[None] = None
+    recording: Recording | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _something(self) -> AgentUpdate:
@@ -91,17 +93,20 @@ class AgentCreated(AgentPublic):
     sip: SipAccount
 
 
-class StateChange(BaseModel):
+class Working(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    state: Literal["available", "paused", "logged_out"]
-    reason: Reason | None = None
+    state: Literal["available", "logged_out"]
 
-    @model_validator(mode="after")
-    def _reason_with_pause(self) -> StateChange:
-        if (self.state == "paused") != (self.reason is not None):
-            raise ValueError("a reason goes with state 'paused', and only with it")
-        return self
+
+class Pausing(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["paused"]
+    reason: Reason  # a pause has one, and only a pause
+
+
+StateChange = Annotated[Working | Pausing, Field(discriminator="state")]
 
 
 def _public(view: AgentView) -> AgentPublic:
@@ -158,10 +163,13 @@ async def _theirs(ctx: ApiContext, who: Principal, agent_id: str) -> AgentView:
 
 
 @router.get("")
-async def list_agents(ctx: Context, who: Watchers) -> list[AgentPublic]:
-    """Every agent (for a supervisor, their teams' agents)."""
-    views = await ctx.agents.views()
-    return [_public(v) for v in views if may_act_for_agent(who, v.record.id, v.record.team)]
+async def list_agents(ctx: Context, who: Watchers, page: Page) -> list[AgentPublic]:
+    """Every agent (for a supervisor, their teams' agents), by id."""
+    views = [
+        v for v in await ctx.agents.views() if may_act_for_agent(who, v.record.id, v.record.team)
+    ]
+    views.sort(key=lambda v: v.record.id)
+    return [_public(v) for v in views[page.offset : page.offset + page.limit]]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[audited(read_agent)])
@@ -216,8 +224,8 @@ async def set_state(ctx: Context, who: Anyone, agent_id: str, body: StateChange)
     async with _answering():
         current = view.status.state
         event: agent_logic.AgentEvent
-        if body.state == "paused":
-            event = agent_logic.Pause(body.reason or "")
+        if isinstance(body, Pausing):
+            event = agent_logic.Pause(body.reason)
         elif body.state == "logged_out":
             event = agent_logic.LogOut()
         elif current is AgentState.LOGGED_OUT:

@@ -24,6 +24,8 @@ from ari_app.api import (
 from ari_app.api.deps import ApiContext, Authorized, Context
 
 LARGEST_BODY = 1_048_576  # bytes; a larger request is refused (413)
+# every error any route may answer, as the schema documents it
+ERRORS = problems.documented(400, 401, 403, 404, 409, 413, 422, 500, 502, 503)
 
 
 def create_api(context: ApiContext) -> FastAPI:
@@ -39,6 +41,7 @@ def create_api(context: ApiContext) -> FastAPI:
     api.state.context = context
     problems.install(api)
     api.add_middleware(problems.BodyLimit, largest=LARGEST_BODY)
+    api.add_middleware(problems.NoNulBytes)
 
     @api.get("/openapi.json", include_in_schema=False)
     async def openapi(_: Authorized) -> JSONResponse:
@@ -51,15 +54,15 @@ def create_api(context: ApiContext) -> FastAPI:
         body: dict[str, Any] = {"status": "ok" if ok else "degraded", **parts}
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    api.include_router(calls.router)
-    api.include_router(ivr.router)
-    api.include_router(agents.router)
-    api.include_router(queues.router)
-    api.include_router(callbacks.router)
-    api.include_router(recordings.router)
-    api.include_router(monitor.router)
-    api.include_router(cdrs.router)
-    api.include_router(kpis.router)
-    api.include_router(users.router)
-    api.include_router(audit.router)
+    api.include_router(calls.router, responses=ERRORS)
+    api.include_router(ivr.router, responses=ERRORS)
+    api.include_router(agents.router, responses=ERRORS)
+    api.include_router(queues.router, responses=ERRORS)
+    api.include_router(callbacks.router, responses=ERRORS)
+    api.include_router(recordings.router, responses=ERRORS)
+    api.include_router(monitor.router, responses=ERRORS)
+    api.include_router(cdrs.router, responses=ERRORS)
+    api.include_router(kpis.router, responses=ERRORS)
+    api.include_router(users.router, responses=ERRORS)
+    api.include_router(audit.router, responses=ERRORS)
     return api

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from ari_app.api.audit import audited
 from ari_app.api.deps import ApiContext, Context, holding
+from ari_app.api.pages import Page
 from ari_app.domain.acd import CallbackBusy
 from ari_app.domain.users import ADMIN, SUPERVISOR, Principal
 
@@ -36,10 +37,14 @@ class CallbackPublic(BaseModel):
 
 @router.get("")
 async def list_callbacks(
-    ctx: Context, _: Watchers, state: Annotated[list[State] | None, Query()] = None
+    ctx: Context,
+    _: Watchers,
+    page: Page,
+    state: Annotated[list[State] | None, Query(max_length=6)] = None,
 ) -> list[CallbackPublic]:
     """Callback requests, oldest place first; `?state=waiting&state=scheduled` filters."""
-    rows = await ctx.acd.callbacks.list(tuple(state) if state else None)
+    states = tuple(state) if state else None
+    rows = await ctx.acd.callbacks.list(states, limit=page.limit, offset=page.offset)
     return [CallbackPublic.model_validate(row, from_attributes=True) for row in rows]
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict
 
 from ari_app.adapters.tables import CallPublic
 from ari_app.api.agents import AgentId
 from ari_app.api.audit import audited
 from ari_app.api.deps import ApiContext, Context, holding
+from ari_app.api.pages import Page
 from ari_app.domain.acd import TransferRefused
 from ari_app.domain.users import ADMIN, AGENT, REPORTING, SUPERVISOR, Principal, may_act_for_agent
 from ari_app.services.acd import HoldRefused
@@ -32,13 +33,12 @@ class CallPage(BaseModel):
 async def list_calls(
     ctx: Context,
     _: Readers,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    page: Page,
 ) -> CallPage:
     """Calls, newest first."""
-    records, total = await ctx.calls.page(limit=limit, offset=offset)
+    records, total = await ctx.calls.page(limit=page.limit, offset=page.offset)
     items = [CallPublic.model_validate(record, from_attributes=True) for record in records]
-    return CallPage(items=items, total=total, limit=limit, offset=offset)
+    return CallPage(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/{call_id}")

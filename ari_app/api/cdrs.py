@@ -11,13 +11,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from ari_app.api.deps import Context, holding
+from ari_app.api.pages import Page
 from ari_app.domain.users import ADMIN, REPORTING, SUPERVISOR, Principal
 
 router = APIRouter(prefix="/api/v1", tags=["cdr"])
 
 Allowed = Annotated[Principal, holding(ADMIN, SUPERVISOR, REPORTING)]
 Call = Annotated[str | None, Query(max_length=64, description="the call's linkedid")]
-Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 class CdrPublic(BaseModel):
@@ -62,18 +62,16 @@ class CelPublic(BaseModel):
 
 
 @router.get("/cdrs")
-async def list_cdrs(
-    ctx: Context, _: Allowed, call: Call = None, limit: Limit = 100
-) -> list[CdrPublic]:
+async def list_cdrs(ctx: Context, _: Allowed, page: Page, call: Call = None) -> list[CdrPublic]:
     """CDRs oldest first, one per leg; `call` keeps one call's."""
-    rows = await ctx.cdrs.cdrs(linkedid=call, limit=limit)
+    rows = await ctx.cdrs.cdrs(linkedid=call, limit=page.limit, offset=page.offset)
     return [CdrPublic.model_validate(row) for row in rows]
 
 
 @router.get("/cel")
 async def list_cel(
-    ctx: Context, _: Allowed, call: Annotated[str, Query(max_length=64)], limit: Limit = 1000
+    ctx: Context, _: Allowed, page: Page, call: Annotated[str, Query(max_length=64)]
 ) -> list[CelPublic]:
     """One call's channel events, in order."""
-    rows = await ctx.cdrs.cels(linkedid=call, limit=limit)
+    rows = await ctx.cdrs.cels(linkedid=call, limit=page.limit, offset=page.offset)
     return [CelPublic.model_validate(row) for row in rows]

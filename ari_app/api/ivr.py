@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from ari_app.api.audit import audited
 from ari_app.api.deps import ApiContext, Context, holding
+from ari_app.api.pages import Page
 from ari_app.domain.users import ADMIN, OPS, SUPERVISOR, Principal
 
 router = APIRouter(prefix="/api/v1/ivr", tags=["ivr"])
@@ -31,15 +32,15 @@ class ReloadPublic(BaseModel):
 
 
 @router.get("/flows")
-async def list_flows(ctx: Context, _: Readers) -> list[FlowPublic]:
-    """The flows new calls get now."""
-    return _flows(ctx)
+async def list_flows(ctx: Context, _: Readers, page: Page) -> list[FlowPublic]:
+    """The flows new calls get now, by name."""
+    return _flows(ctx)[page.offset : page.offset + page.limit]
 
 
 def _flows(ctx: ApiContext) -> list[FlowPublic]:
     return [
         FlowPublic(name=f.name, version=f.version, numbers=list(f.numbers), nodes=len(f.nodes))
-        for f in ctx.flows.flows.values()
+        for f in sorted(ctx.flows.flows.values(), key=lambda f: f.name)
     ]
 
 

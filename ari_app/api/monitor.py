@@ -19,6 +19,8 @@ from ari_app.adapters.monitor_store import SupervisorExists
 from ari_app.adapters.tables import MonitorRecord, SupervisorRecord
 from ari_app.api.audit import audited
 from ari_app.api.deps import ApiContext, Context, holding
+from ari_app.api.fields import Name, Team
+from ari_app.api.pages import Page
 from ari_app.domain.monitor import SUPERVISOR_ID, Mode, MonitorRefused, endpoint_of
 from ari_app.domain.users import ADMIN, SUPERVISOR, Principal
 from ari_app.services.monitor import CallNotMonitored, MonitorBusy, SessionNotFound
@@ -28,8 +30,6 @@ from ari_app.services.supervisors import SupervisorNotFound
 router = APIRouter(tags=["monitoring"])
 
 SupervisorId = Annotated[str, StringConstraints(pattern=f"^{SUPERVISOR_ID.pattern}$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=80, strip_whitespace=True)]
-Team = Annotated[str, StringConstraints(min_length=1, max_length=40, strip_whitespace=True)]
 Admin = Annotated[Principal, holding(ADMIN)]
 Monitoring = Annotated[Principal, holding(ADMIN, SUPERVISOR)]
 
@@ -149,8 +149,9 @@ async def create_supervisor(ctx: Context, _: Admin, body: SupervisorCreate) -> S
 
 
 @router.get("/api/v1/supervisors")
-async def list_supervisors(ctx: Context, _: Monitoring) -> list[SupervisorPublic]:
-    return [_supervisor(record) for record in await ctx.supervisors.all()]
+async def list_supervisors(ctx: Context, _: Monitoring, page: Page) -> list[SupervisorPublic]:
+    found = await ctx.supervisors.store.find(page.limit, page.offset)
+    return [_supervisor(record) for record in found]
 
 
 @router.patch("/api/v1/supervisors/{supervisor_id}", dependencies=[audited(read_supervisor)])
@@ -221,17 +222,17 @@ async def monitor_call(
 async def list_monitors(
     ctx: Context,
     token: Monitoring,
+    page: Page,
     call_id: str | None = None,
     agent_id: str | None = None,
     supervisor_id: str | None = None,
     state: str | None = None,
-    limit: int = 100,
 ) -> list[MonitorPublic]:
     """The sessions (the audit), newest first; a supervisor sees their own."""
     if token.role == SUPERVISOR:
         supervisor_id = token.subject or "-"
     found = await ctx.monitor.store.find(
-        limit=max(1, min(limit, 1000)), call_id=call_id, agent_id=agent_id,
+        limit=page.limit, offset=page.offset, call_id=call_id, agent_id=agent_id,
         supervisor_id=supervisor_id, state=state,
     )  # fmt: skip
     return [_public(ctx, record) for record in found]

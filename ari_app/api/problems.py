@@ -16,12 +16,41 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str  # where: "body.id", "query.limit"
+    message: str
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457). A refused queues file adds its `problems`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[FieldError] | None = None  # a refused request: one per field
+
+
+def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of errors answered as problem details."""
+    schema = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    return {
+        code: {"model": Problem, "description": HTTPStatus(code).phrase,
+               "content": {MEDIA_TYPE: schema}}
+        for code in codes
+    }  # fmt: skip
 
 
 def problem(
@@ -97,6 +126,25 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+class NoNulBytes:
+    """Refuse (422) a path or query that holds a NUL byte: no name has one, and no
+    database could look it up."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"]
+            or b"%00" in scope["query_string"]
+            or b"\x00" in scope["query_string"]
+        ):
+            detail = "the path or query holds a NUL byte"
+            await problem(422, detail, scope["path"].replace("\x00", "%00"))(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

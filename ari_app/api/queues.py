@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from ari_app.api.audit import audited
 from ari_app.api.deps import ApiContext, Context, holding
+from ari_app.api.pages import Page
 from ari_app.domain.routing.config import QUEUE_NAME
 from ari_app.domain.users import ADMIN, OPS, SUPERVISOR, Principal
 from ari_app.services.queues import QueueRefused
@@ -56,14 +57,17 @@ def _public(ctx: ApiContext, name: str, definition: dict[str, Any]) -> QueuePubl
 
 
 @router.get("")
-async def list_queues(ctx: Context, _: Readers) -> list[QueuePublic]:
-    return [_public(ctx, name, body) for name, body in ctx.queues.definitions().items()]
+async def list_queues(ctx: Context, _: Readers, page: Page) -> list[QueuePublic]:
+    """The queues, by name."""
+    every = sorted(ctx.queues.definitions().items())[page.offset : page.offset + page.limit]
+    return [_public(ctx, name, body) for name, body in every]
 
 
 @router.get("/waiting")
-async def waiting_calls(ctx: Context, _: Readers) -> list[WaitingPublic]:
+async def waiting_calls(ctx: Context, _: Readers, page: Page) -> list[WaitingPublic]:
     """Every caller not yet talking to an agent: in order of their turn, then those ringing."""
-    return [WaitingPublic.model_validate(view, from_attributes=True) for view in ctx.acd.waiting()]
+    views = ctx.acd.waiting()[page.offset : page.offset + page.limit]
+    return [WaitingPublic.model_validate(view, from_attributes=True) for view in views]
 
 
 async def read_queues(ctx: ApiContext, key: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +94,11 @@ async def get_queue(ctx: Context, _: Readers, name: QueueName) -> QueuePublic:
     return _public(ctx, name, definition)
 
 
-@router.put("/{name}", dependencies=[audited(read_queues)])
+@router.put(
+    "/{name}",
+    dependencies=[audited(read_queues)],
+    responses={201: {"model": QueuePublic, "description": "Created"}},
+)
 async def put_queue(
     ctx: Context,
     _: Editors,

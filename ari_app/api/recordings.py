@@ -9,13 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from ari_app.adapters.ari import AriError, AriUnreachable
 from ari_app.api.audit import audited
 from ari_app.api.deps import ApiContext, Context, holding
+from ari_app.api.pages import Page
 from ari_app.domain.users import ADMIN, AGENT, REPORTING, SUPERVISOR, Principal
 from ari_app.services.recordings import RecordingRefused, RecordingService
 
@@ -53,16 +54,15 @@ def _service(ctx: ApiContext) -> RecordingService:
 async def list_recordings(
     ctx: Context,
     _: Readers,
+    page: Page,
     call_id: str | None = None,
     agent_id: str | None = None,
     queue: str | None = None,
     state: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[RecordingPublic]:
     """Newest first, filtered by call, agent, queue or state."""
     found = await _service(ctx).store.find(
-        limit, offset, call_id=call_id, agent_id=agent_id, queue=queue, state=state
+        page.limit, page.offset, call_id=call_id, agent_id=agent_id, queue=queue, state=state
     )
     return [RecordingPublic.model_validate(row, from_attributes=True) for row in found]
 

@@ -12,6 +12,7 @@ from ari_app.adapters.tables import ApiToken, UserRecord
 from ari_app.adapters.user_store import UserExists
 from ari_app.api.audit import audited
 from ari_app.api.deps import ApiContext, Authorized, Context, holding
+from ari_app.api.fields import Label, Name, Team
 from ari_app.api.pages import Page
 from ari_app.domain.users import (
     ADMIN,
@@ -27,8 +28,6 @@ from ari_app.services.users import UserNotFound
 router = APIRouter(prefix="/api/v1", tags=["users"])
 Admin = Annotated[Principal, holding(ADMIN)]
 UserId = Annotated[str, Path(pattern=f"^{USER_ID.pattern}$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=80, strip_whitespace=True)]
-Team = Annotated[str, StringConstraints(min_length=1, max_length=40, strip_whitespace=True)]
 
 
 class UserCreate(BaseModel):
@@ -60,7 +59,7 @@ class UserPublic(BaseModel):
 class TokenAsk(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(max_length=80, strip_whitespace=True)] = ""
+    name: Label = ""
     days: Annotated[float, Field(gt=0, le=LONGEST_TOKEN_LIFE.days)] = TOKEN_DAYS
 
 
@@ -176,6 +175,8 @@ async def mint_token(ctx: Context, _: Admin, user_id: UserId, body: TokenAsk) ->
         row, token = await ctx.users.mint(user_id, body.name, body.days)
     except UserNotFound:
         raise _not_found(user_id) from None
+    except UserRefused as exc:  # a life too short to count
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return TokenMinted(**_token(row).model_dump(), token=token)
 
 
@@ -185,7 +186,7 @@ async def mint_token(ctx: Context, _: Admin, user_id: UserId, body: TokenAsk) ->
     dependencies=[audited(read_user)],
 )
 async def revoke_token(
-    ctx: Context, _: Admin, user_id: UserId, token_id: Annotated[int, Path(ge=1)]
+    ctx: Context, _: Admin, user_id: UserId, token_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
 ) -> None:
     """Revoke one of the user's tokens: it is refused (401) from now on."""
     try:

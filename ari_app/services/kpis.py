@@ -33,6 +33,7 @@ from ari_app.settings import Settings
 log = structlog.get_logger(__name__)
 
 MAX_WINDOW = timedelta(days=92)
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
 MAX_PIECES = 24  # more parts of a window left to add up from the records: all of it
 KEEP_SETTLE = timedelta(hours=1)  # an interval is kept added up this long after it ends
 KEEP_SPAN = 96  # intervals added up in one go (a day)
@@ -136,6 +137,8 @@ class KpiReports:
             raise ReportRefused("from and to need a time zone (for example Z or +01:00)")
         if ask.end <= ask.start:
             raise ReportRefused("to must be after from")
+        if ask.start < EARLIEST or ask.end > LATEST:
+            raise ReportRefused(f"a window lies between {EARLIEST:%Y} and {LATEST:%Y}")
         if ask.end - ask.start > MAX_WINDOW:
             raise ReportRefused(f"a window is at most {MAX_WINDOW.days} days")
         if ask.interval not in (None, 15, 30, 60):

@@ -113,3 +113,12 @@ def test_a_file_that_cannot_be_read_is_one_clear_problem(tmp_path: Path) -> None
     assert flow is None
     assert len(problems) == 1
     assert "cannot read" in problems[0]
+
+
+def test_an_empty_value_reads_as_nothing_and_a_list_for_a_key_is_a_problem() -> None:
+    """Both once failed the parse with an exception (a flow's `key:` with no value, too)."""
+    document = parse_text("a:\n  b:\n  c: yes\n? [1, 2]\n: 3\n", "f.yaml")
+    assert document.data == {"a": {"b": None, "c": True}}
+    assert [str(problem) for problem in document.problems] == [
+        "f.yaml:4: a key is a name, not a list or map"
+    ]
