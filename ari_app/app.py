@@ -26,6 +26,7 @@ from ari_app.adapters.ari_socket import RestOverSocket
 from ari_app.adapters.backend import Backends
 from ari_app.adapters.cdr_store import CdrStore
 from ari_app.adapters.db import CallStore, TokenStore, Writer, engine_for, migrate, ping
+from ari_app.adapters.dialplan_deploy import DialplanInstaller
 from ari_app.adapters.interaction_store import InteractionStore
 from ari_app.adapters.kpi_rollup import gathering_unmarks
 from ari_app.adapters.kpi_store import KpiStore
@@ -47,6 +48,7 @@ from ari_app.services.acd import AcdService
 from ari_app.services.agents import AgentDirectory, profile_of, status_of
 from ari_app.services.calls import CallService
 from ari_app.services.cdr import CdrCapture
+from ari_app.services.dialplan import DialplanDesk
 from ari_app.services.features import FeatureCodes
 from ari_app.services.flows import FlowRegistry
 from ari_app.services.interactions import InteractionLog
@@ -343,6 +345,14 @@ async def build(settings: Settings) -> Parts:
             interactions=interactions,
             kpis=KpiReports(kpi_sums, targets),
             live=live,
+            dialplan=DialplanDesk(
+                settings.dialplan_dir,
+                settings.ari_application,
+                settings.flows_dir,
+                DialplanInstaller(ami, settings.asterisk_config_dir)
+                if settings.asterisk_config_dir
+                else None,
+            ),
         )
     )
     server = _Server(

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
 
     flows_dir: Path = REPO_DIR / "dialplan" / "flows"
     queues_file: Path = REPO_DIR / "dialplan" / "queues.yaml"
+    # the dialplan ops edit (`dialplan/*.conf`), and the folder the running Asterisk reads
+    # its configuration from, where `ari-app dialplan deploy` installs it (unset: no deploy)
+    dialplan_dir: Path = REPO_DIR / "dialplan"
+    asterisk_config_dir: Path | None = None
     recordings_dir: Path = Path("var/recordings")
     recordings_keep_days: int = Field(0, ge=0)  # 0: keep for ever
     # the sound the agent hears when a supervisor starts monitoring; empty: none

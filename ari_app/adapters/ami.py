@@ -16,7 +16,7 @@ import contextlib
 import fnmatch
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import structlog
@@ -179,6 +179,16 @@ class AmiClient:
             # AMIProtocol.close() hands unanswered actions over without failing them
             self._connection.connection_lost(None)
             self._connection = None
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[None]:
+        """One session for a few actions (a command line's), not kept alive."""
+        await self.open()
+        self.connected.set()
+        try:
+            yield
+        finally:
+            await self.aclose()
 
     async def aclose(self) -> None:
         self.connected.clear()

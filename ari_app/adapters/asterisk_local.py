@@ -240,6 +240,7 @@ class LocalAsterisk:
             "ARI_APP_AMI_PASSWORD": values["ami_password"],
             "ARI_APP_CDR_BACKSTOP": self.instance_dir / "log" / "cdr-custom" / "cdr.json",
             "ARI_APP_CEL_BACKSTOP": self.instance_dir / "log" / "cel-custom" / "cel.json",
+            "ARI_APP_ASTERISK_CONFIG_DIR": self.instance_dir / "etc",
         }
         fd = os.open(self.env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:

@@ -13,6 +13,7 @@ from ari_app.api import (
     callbacks,
     calls,
     cdrs,
+    dialplan,
     ivr,
     kpis,
     monitor,
@@ -65,4 +66,5 @@ def create_api(context: ApiContext) -> FastAPI:
     api.include_router(kpis.router, responses=ERRORS)
     api.include_router(users.router, responses=ERRORS)
     api.include_router(audit.router, responses=ERRORS)
+    api.include_router(dialplan.router, responses=ERRORS)
     return api

@@ -51,8 +51,11 @@ def audited(read: Reader | None = None) -> Any:
         except Exception as exc:
             await _write(ctx, row, _outcome(exc), _detail(exc), await _state(read, ctx, key))
             raise
-        await _write(ctx, row, getattr(route, "status_code", None) or 200, None,
-                     await _state(read, ctx, key))  # fmt: skip
+        after = await _state(read, ctx, key)
+        extra = getattr(request.state, "audit_after", None)  # what the route adds (a diff)
+        if isinstance(after, dict) and isinstance(extra, dict):
+            after = {**after, **extra}
+        await _write(ctx, row, getattr(route, "status_code", None) or 200, None, after)
 
     return Depends(trail, scope="function")
 

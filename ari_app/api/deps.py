@@ -16,6 +16,7 @@ from ari_app.adapters.user_store import AuditStore
 from ari_app.domain.users import Principal
 from ari_app.services.acd import AcdService
 from ari_app.services.agents import AgentDirectory
+from ari_app.services.dialplan import DialplanDesk
 from ari_app.services.flows import FlowRegistry
 from ari_app.services.interactions import InteractionLog
 from ari_app.services.kpis import KpiReports
@@ -47,6 +48,7 @@ class ApiContext:
     interactions: InteractionLog
     kpis: KpiReports
     live: LiveService
+    dialplan: DialplanDesk | None = None
 
 
 def context(request: Request) -> ApiContext:

@@ -31,6 +31,7 @@ from ari_app.domain.kpi import Targets
 from ari_app.services import tokens
 from ari_app.services.acd import AcdService
 from ari_app.services.agents import AgentDirectory
+from ari_app.services.dialplan import DialplanDesk
 from ari_app.services.flows import FlowRegistry
 from ari_app.services.interactions import InteractionLog
 from ari_app.services.kpis import KpiReports
@@ -90,6 +91,10 @@ def api_context(
     """The API's parts over the test database, as the service builds them."""
     token_store = TokenStore(engine)
     acd, queues = queue_parts(engine, ari, folder, flows)
+    dialplan = folder / "dialplan"  # a copy of ours; no Asterisk to deploy it into
+    dialplan.mkdir(exist_ok=True)
+    for path in DEMO_QUEUES.parent.glob("*.conf"):
+        shutil.copyfile(path, dialplan / path.name)
     supervisors, monitor = monitor_parts(engine, ari, token_store, acd)
     return ApiContext(
         calls=CallStore(engine),
@@ -104,6 +109,7 @@ def api_context(
         supervisors=supervisors,
         monitor=monitor,
         **records(engine, acd, writer),
+        dialplan=DialplanDesk(dialplan, "ari-app", folder / "flows"),
     )
 
 

@@ -66,6 +66,8 @@ async def test_every_answer_matches_the_schema_and_none_is_a_server_error(
     kwargs = case.as_transport_kwargs(base_url="http://api")
     if not kwargs.get("cookies"):
         kwargs.pop("cookies", None)
+    if isinstance(kwargs.get("data"), str | bytes):  # a text body: raw content for httpx
+        kwargs["content"] = kwargs.pop("data")
     reply = await client.request(**kwargs)
     assert reply.status_code < 500, (case.method, case.formatted_path, reply.text)
     case.validate_response(reply, checks=CHECKS)

@@ -92,6 +92,9 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/users/{user_id}/tokens"): ADMIN,
     ("DELETE", "/api/v1/users/{user_id}/tokens/{token_id}"): ADMIN,
     ("GET", "/api/v1/audit"): ADMIN,
+    ("GET", "/api/v1/dialplan"): CONFIG,
+    ("GET", "/api/v1/dialplan/{name}"): CONFIG,
+    ("PUT", "/api/v1/dialplan/{name}"): CONFIG,
 }
 PUBLIC = {("GET", "/healthz")}
 # Path values that name nothing: an allowed request is answered (404, 422, 409...) and

@@ -1,0 +1,99 @@
+"""The dialplan ops edit, through the API: read a file, or replace it and deploy the
+whole dialplan (checked first; taken back if Asterisk does not load it as written)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Request, status
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
+
+from ari_app.adapters.dialplan_deploy import DeployFailed
+from ari_app.api.audit import audited
+from ari_app.api.deps import ApiContext, Context, holding
+from ari_app.api.pages import Page
+from ari_app.domain.users import ADMIN, OPS, Principal
+from ari_app.services.dialplan import FILE_NAME, DialplanRefused
+
+router = APIRouter(prefix="/api/v1/dialplan", tags=["dialplan"])
+Editors = Annotated[Principal, holding(ADMIN, OPS)]
+FileName = Annotated[str, Path(pattern=f"^{FILE_NAME.pattern}$")]
+LARGEST_FILE = 262_144  # bytes
+
+
+class DialplanFile(BaseModel):
+    name: str
+    bytes: int
+
+
+class Deployed(BaseModel):
+    file: str
+    contexts: int  # loaded and verified in Asterisk
+    diff: str  # unified, against the file before
+
+
+def _desk(ctx: ApiContext) -> Any:
+    if ctx.dialplan is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the dialplan is not set up")
+    return ctx.dialplan
+
+
+async def read_file(ctx: ApiContext, key: dict[str, Any]) -> dict[str, Any] | None:
+    """What the audit keeps of a dialplan file: its text."""
+    text = _desk(ctx).sources().get(key["name"])
+    return None if text is None else {"file": key["name"], "text": text}
+
+
+@router.get("")
+async def list_files(ctx: Context, _: Editors, page: Page) -> list[DialplanFile]:
+    """The dialplan's files, by name."""
+    every = sorted(_desk(ctx).sources().items())[page.offset : page.offset + page.limit]
+    return [DialplanFile(name=name, bytes=len(text.encode())) for name, text in every]
+
+
+@router.get("/{name}", response_class=PlainTextResponse)
+async def get_file(ctx: Context, _: Editors, name: FileName) -> str:
+    text = _desk(ctx).sources().get(name)
+    if text is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no dialplan file {name!r}")
+    return text
+
+
+@router.put(
+    "/{name}",
+    dependencies=[audited(read_file)],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/plain": {"schema": {"type": "string", "maxLength": LARGEST_FILE}}},
+        }
+    },
+)
+async def put_file(ctx: Context, _: Editors, name: FileName, request: Request) -> Deployed:
+    """Replace (or add) a file and deploy the whole dialplan: checked (422 with every
+    problem as file:line, nothing changed), installed, reloaded and verified through
+    AMI; 502 if Asterisk did not load it as written, and the dialplan before is back.
+    Calls in progress go on."""
+    body = await request.body()
+    if len(body) > LARGEST_FILE:
+        raise HTTPException(413, f"a dialplan file holds at most {LARGEST_FILE} bytes")
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        raise HTTPException(422, "a dialplan file is UTF-8 text") from None
+    desk = _desk(ctx)
+    try:
+        diff = await desk.put(name, text)
+    except DialplanRefused as exc:
+        problem = {"message": "the dialplan would have problems; nothing was changed"}
+        raise HTTPException(422, {**problem, "problems": exc.problems}) from None
+    except DeployFailed as exc:
+        back = "the dialplan before is back" if exc.restored else "the dialplan before is NOT back"
+        detail = {
+            "message": f"Asterisk did not load it as written; {back}",
+            "problems": exc.problems,
+        }
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail) from None
+    request.state.audit_after = {"diff": diff}
+    return Deployed(file=name, contexts=len((await desk.check()).plan.contexts), diff=diff)
