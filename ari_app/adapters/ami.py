@@ -129,14 +129,18 @@ class AmiClient:
         self._protocol, self._connection = protocol, connection
         return connection
 
-    async def _send(self, protocol: AMIProtocol, action: dict[str, str]) -> Any:
-        return await asyncio.wait_for(protocol.send(action), self.action_timeout)
+    async def _send(
+        self, protocol: AMIProtocol, action: dict[str, str], as_list: bool | None = False
+    ) -> Any:
+        return await asyncio.wait_for(protocol.send(action, as_list), self.action_timeout)
 
-    async def send_action(self, action: dict[str, str]) -> Any:
-        """Send one action and wait for its answer; never re-sent after a reconnect."""
+    async def send_action(self, action: dict[str, str], *, listed: bool = False) -> Any:
+        """Send one action and wait for its answer; never re-sent after a reconnect.
+        `listed`: the answer may be a list of events (`EventList: start`), given whole."""
         if self._protocol is None or not self.connected.is_set():
             raise AmiDisconnected(action.get("Action", "?"))
-        return await self._send(self._protocol, action)
+        # panoramisk: None looks at the answer (a list when one follows, an error alone)
+        return await self._send(self._protocol, action, None if listed else False)
 
     async def run(self) -> None:
         """Keep a session up forever: connect, watch it with Ping, reconnect with backoff."""

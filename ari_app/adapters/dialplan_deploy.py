@@ -20,7 +20,7 @@ log = structlog.get_logger(__name__)
 
 
 class Ami(Protocol):
-    async def send_action(self, action: dict[str, str]) -> Any: ...
+    async def send_action(self, action: dict[str, str], *, listed: bool = False) -> Any: ...
 
 
 class DeployFailed(Exception):
@@ -76,7 +76,8 @@ class DialplanInstaller:
         """What Asterisk has loaded in each of these contexts."""
         found: dict[str, frozenset[str] | None] = {}
         for context in contexts:
-            reply = await self.ami.send_action({"Action": "ShowDialPlan", "Context": context})
+            action = {"Action": "ShowDialPlan", "Context": context}
+            reply = await self.ami.send_action(action, listed=True)
             messages = reply if isinstance(reply, list) else [reply]
             if messages[0].get("Response") == "Error":
                 found[context] = None
