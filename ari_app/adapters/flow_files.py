@@ -14,18 +14,7 @@ import yaml
 
 from ari_app.domain.ivr.flow import Path as KeyPath
 from ari_app.domain.ivr.flow import Problem
-
-
-@dataclass(frozen=True)
-class Located:
-    """A problem with where it is: `file:line: message`."""
-
-    source: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.source}:{self.line}: {self.message}"
+from ari_app.domain.located import Located
 
 
 @dataclass

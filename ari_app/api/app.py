@@ -55,16 +55,7 @@ def create_api(context: ApiContext) -> FastAPI:
         body: dict[str, Any] = {"status": "ok" if ok else "degraded", **parts}
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    api.include_router(calls.router, responses=ERRORS)
-    api.include_router(ivr.router, responses=ERRORS)
-    api.include_router(agents.router, responses=ERRORS)
-    api.include_router(queues.router, responses=ERRORS)
-    api.include_router(callbacks.router, responses=ERRORS)
-    api.include_router(recordings.router, responses=ERRORS)
-    api.include_router(monitor.router, responses=ERRORS)
-    api.include_router(cdrs.router, responses=ERRORS)
-    api.include_router(kpis.router, responses=ERRORS)
-    api.include_router(users.router, responses=ERRORS)
-    api.include_router(audit.router, responses=ERRORS)
-    api.include_router(dialplan.router, responses=ERRORS)
+    for part in (calls, ivr, agents, queues, callbacks, recordings, monitor, cdrs, kpis, users,
+                 audit, dialplan):  # fmt: skip
+        api.include_router(part.router, responses=ERRORS)
     return api

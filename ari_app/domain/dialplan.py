@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ari_app.domain.located import Located as Problem
+
 NOT_CONTEXTS = frozenset({"general", "globals"})
 _HEADER = re.compile(r"^\[([^\]]+)\]\s*(\(([^)]*)\))?$")
 _INCLUDE_FILE = re.compile(r'^#(include|tryinclude)\s+"?([^"]+?)"?$')
@@ -24,16 +26,6 @@ _KEYWORD = re.compile(r"^(exten|same|include|switch|eswitch|lswitch|ignorepat)\s
 _PRIORITY = re.compile(r"^(\d+|n|hint)(?:\+(\d+))?(?:\(([A-Za-z0-9_-]+)\))?$")
 _APP = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)\s*(?:\((.*)\))?$", re.DOTALL)
 JUMPS = frozenset({"goto", "gotoif", "gosub", "gosubif"})
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -268,7 +260,7 @@ def check(
             if not _reaches(plan, expected.entry, number, set()):
                 message = f"number {number} ({who}) is not reached from {expected.entry}"
                 problems.append(Problem(entry.file, entry.line, message))
-    return sorted(problems, key=lambda p: (p.file, p.line, p.message))
+    return sorted(problems, key=lambda p: (p.source, p.line, p.message))
 
 
 def _reaches(plan: Dialplan, name: str, number: str, seen: set[str]) -> bool:
