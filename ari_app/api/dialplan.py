@@ -84,7 +84,7 @@ async def put_file(ctx: Context, _: Editors, name: FileName, request: Request) -
         raise HTTPException(422, "a dialplan file is UTF-8 text") from None
     desk = _desk(ctx)
     try:
-        diff = await desk.put(name, text)
+        checked, diff = await desk.put(name, text)
     except DialplanRefused as exc:
         problem = {"message": "the dialplan would have problems; nothing was changed"}
         raise HTTPException(422, {**problem, "problems": exc.problems}) from None
@@ -96,4 +96,4 @@ async def put_file(ctx: Context, _: Editors, name: FileName, request: Request) -
         }
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail) from None
     request.state.audit_after = {"diff": diff}
-    return Deployed(file=name, contexts=len((await desk.check()).plan.contexts), diff=diff)
+    return Deployed(file=name, contexts=len(checked.plan.contexts), diff=diff)

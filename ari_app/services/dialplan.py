@@ -117,10 +117,10 @@ class DialplanDesk:
         log.info("dialplan_deployed", files=sorted(checked.files))
         return checked
 
-    async def put(self, name: str, text: str) -> str:
+    async def put(self, name: str, text: str) -> tuple[Checked, str]:
         """Replace (or add) one file of the dialplan ops edit and deploy the whole: the
-        file is kept only once Asterisk has loaded it. The unified diff; raises
-        DialplanRefused or DeployFailed, and then nothing changed."""
+        file is kept only once Asterisk has loaded it. What was deployed and the unified
+        diff; raises DialplanRefused or DeployFailed, and then nothing changed."""
         if not FILE_NAME.fullmatch(name):
             raise DialplanRefused([f"{name}: a dialplan file is named like ari_app.conf"])
         if self.installer is None:
@@ -128,13 +128,13 @@ class DialplanDesk:
         async with self._lock:
             sources = self.sources()
             before = sources.get(name, "")
-            await self._deploy({**sources, name: text})
+            checked = await self._deploy({**sources, name: text})
             _replace(self.source_dir / name, text)
         diff = difflib.unified_diff(
             before.splitlines(keepends=True), text.splitlines(keepends=True),
             f"a/{name}", f"b/{name}",
         )  # fmt: skip
-        return "".join(diff)
+        return checked, "".join(diff)
 
 
 def entries(plan: Dialplan) -> dict[str, frozenset[str]]:
