@@ -25,6 +25,7 @@ from ari_app.adapters.ari import AriError, AriEvents, AriRest, AriUnreachable
 from ari_app.adapters.ari_socket import RestOverSocket
 from ari_app.adapters.backend import Backends
 from ari_app.adapters.cdr_store import CdrStore
+from ari_app.adapters.center_store import CenterStore
 from ari_app.adapters.db import CallStore, TokenStore, Writer, engine_for, migrate, ping
 from ari_app.adapters.dialplan_deploy import DialplanInstaller
 from ari_app.adapters.interaction_store import InteractionStore
@@ -48,8 +49,10 @@ from ari_app.services.acd import AcdService
 from ari_app.services.agents import AgentDirectory, profile_of, status_of
 from ari_app.services.calls import CallService
 from ari_app.services.cdr import CdrCapture
+from ari_app.services.center import CenterDesk
 from ari_app.services.dialplan import DialplanDesk
 from ari_app.services.features import FeatureCodes
+from ari_app.services.flow_versions import FlowVersions
 from ari_app.services.flows import FlowRegistry
 from ari_app.services.interactions import InteractionLog
 from ari_app.services.kpis import KpiKeeper, KpiReports, targets_of
@@ -324,6 +327,8 @@ async def build(settings: Settings) -> Parts:
     in_use = (acd.queue_in_use, flows.queue_in_use)
     queue_book = QueueBook(settings.queues_file, queues, apply_queues, in_use)
     kpi_sums = KpiStore(engine)
+    center = CenterDesk(CenterStore(engine), agents, flows, queue_book, queue_busy=acd.queue_in_use)
+    await center.load_numbers()
 
     def targets() -> Targets:
         return targets_of(acd.acd.queues, settings)
@@ -345,6 +350,8 @@ async def build(settings: Settings) -> Parts:
             interactions=interactions,
             kpis=KpiReports(kpi_sums, targets),
             live=live,
+            center=center,
+            versions=FlowVersions(center.store, center),
             dialplan=DialplanDesk(
                 settings.dialplan_dir,
                 settings.ari_application,

@@ -414,3 +414,49 @@ class KpiIvrIntervalRecord(SQLModel, table=True):
     targets: str = Field(max_length=64)
     entered: int
     contained: int
+
+
+class TeamRecord(SQLModel, table=True):
+    """A team of agents, by the name their profiles give (`AgentRecord.team`)."""
+
+    __tablename__ = "team"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=80)  # as people read it
+    updated_at: datetime = _when(nullable=False)  # type: ignore[assignment]
+
+
+class SkillRecord(SQLModel, table=True):
+    """A skill agents hold and queues ask for, with what it means."""
+
+    __tablename__ = "skill"
+
+    id: str = Field(primary_key=True, max_length=32)
+    description: str = Field(default="", max_length=200)
+    updated_at: datetime = _when(nullable=False)  # type: ignore[assignment]
+
+
+class NumberRecord(SQLModel, table=True):
+    """A service number and the IVR flow its callers get."""
+
+    __tablename__ = "service_number"
+
+    id: str = Field(primary_key=True, max_length=32)  # what the caller dialled
+    flow: str = Field(max_length=80)
+    label: str = Field(default="", max_length=80)
+    updated_at: datetime = _when(nullable=False)  # type: ignore[assignment]
+
+
+class FlowVersionRecord(SQLModel, table=True):
+    """Every version of an IVR flow ever stored, as its text; the one in force is the
+    flow file in the flows folder."""
+
+    __tablename__ = "flow_version"
+
+    flow: str = Field(primary_key=True, max_length=80)
+    version: int = Field(primary_key=True)
+    text: str
+    sha256: str = Field(max_length=64)
+    stored_at: datetime = _when(nullable=False)  # type: ignore[assignment]
+    stored_by: str = Field(max_length=80)
+    activated_at: datetime | None = _when()  # type: ignore[assignment]  # last in force

@@ -13,6 +13,7 @@ from ari_app.api import (
     callbacks,
     calls,
     cdrs,
+    center,
     dialplan,
     ivr,
     kpis,
@@ -56,6 +57,6 @@ def create_api(context: ApiContext) -> FastAPI:
         return JSONResponse(body, status_code=200 if ok else 503)
 
     for part in (calls, ivr, agents, queues, callbacks, recordings, monitor, cdrs, kpis, users,
-                 audit, dialplan):  # fmt: skip
+                 audit, dialplan, center):  # fmt: skip
         api.include_router(part.router, responses=ERRORS)
     return api

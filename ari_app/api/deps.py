@@ -16,7 +16,9 @@ from ari_app.adapters.user_store import AuditStore
 from ari_app.domain.users import Principal
 from ari_app.services.acd import AcdService
 from ari_app.services.agents import AgentDirectory
+from ari_app.services.center import CenterDesk
 from ari_app.services.dialplan import DialplanDesk
+from ari_app.services.flow_versions import FlowVersions
 from ari_app.services.flows import FlowRegistry
 from ari_app.services.interactions import InteractionLog
 from ari_app.services.kpis import KpiReports
@@ -48,6 +50,8 @@ class ApiContext:
     interactions: InteractionLog
     kpis: KpiReports
     live: LiveService
+    center: CenterDesk
+    versions: FlowVersions
     dialplan: DialplanDesk | None = None
 
 

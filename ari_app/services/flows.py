@@ -61,17 +61,27 @@ class FlowRegistry:
         self.flows: dict[str, Flow] = {}  # by flow name
         self._files: dict[Path, str] = {}  # file -> flow name it last gave
         self._by_number: dict[str, Flow] = {}
+        self.assigned: dict[str, str] = {}  # service number -> flow (the numbers' table)
 
     async def reload(self) -> Reload:
         """Read every *.yaml of the folder; keep the previous version of any that fails."""
+        return self.reload_now(*await self.sound_check())
+
+    async def sound_check(self) -> tuple[SoundExists | None, str]:
+        """How prompts are checked now: against Asterisk's sounds, or not (and why)."""
         if self._sounds is None:
-            return self.reload_now(None, "not checked: no Asterisk to ask")
+            return None, "not checked: no Asterisk to ask"
         try:
             catalog = await self._sounds()
         except Exception as exc:  # any failure to ask leaves the check out, loudly
             log.warning("prompts_not_checked", reason=repr(exc))
-            return self.reload_now(None, f"not checked: Asterisk did not answer ({exc})")
-        return self.reload_now(catalog.has, f"checked against {len(catalog)} sounds")
+            return None, f"not checked: Asterisk did not answer ({exc})"
+        return catalog.has, f"checked against {len(catalog)} sounds"
+
+    def file_of(self, name: str) -> Path:
+        """The file a flow comes from, or the one a new flow of that name goes to."""
+        owned = [path for path, flow in self._files.items() if flow == name and path.exists()]
+        return owned[0] if owned else self.folder / f"{name}.yaml"
 
     def reload_now(self, sound_exists: SoundExists | None, prompts_checked: str) -> Reload:
         """The reload itself, with the sounds already known (or not checked at all)."""
@@ -130,4 +140,9 @@ class FlowRegistry:
         return [f"flow(s) {', '.join(naming)} send callers to queue '{queue}'"] if naming else []
 
     def for_number(self, number: str) -> Flow | None:
+        """The flow a caller of this number gets: as the numbers' table says, else the flow
+        that lists the number."""
+        name = self.assigned.get(number)
+        if name is not None and name in self.flows:
+            return self.flows[name]
         return self._by_number.get(number)

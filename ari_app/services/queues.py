@@ -57,7 +57,7 @@ class QueueBook:
     ) -> None:
         self.path, self.queues, self._apply = path, dict(queues), apply
         self._in_use = in_use  # why a queue cannot go (callers in it, flows naming it)
-        self._lock = asyncio.Lock()
+        self.lock = asyncio.Lock()
         self._definitions = queue_file.queues_section(path)
 
     def definitions(self) -> dict[str, Any]:
@@ -66,7 +66,7 @@ class QueueBook:
 
     async def put(self, name: str, definition: dict[str, Any]) -> bool:
         """Create or replace one queue; True when it is new. Raises QueueRefused."""
-        async with self._lock:
+        async with self.lock:
             created = name not in self._definitions
 
             def change(queues: dict[str, Any]) -> None:
@@ -77,7 +77,7 @@ class QueueBook:
 
     async def delete(self, name: str) -> None:
         """Remove a queue no call waits in and no flow names. Raises KeyError, QueueRefused."""
-        async with self._lock:
+        async with self.lock:
             if name not in self._definitions:
                 raise KeyError(name)
             reasons = [reason for check in self._in_use for reason in check(name)]
@@ -91,11 +91,11 @@ class QueueBook:
 
     async def reload(self) -> None:
         """Read the file again (after an edit by hand). Raises QueueRefused."""
-        async with self._lock:
+        async with self.lock:
             queues, problems = read_queues(self.path)
             if queues is None:
                 raise QueueRefused(problems)
-            self._take(queues, queue_file.queues_section(self.path))
+            self.take(queues, queue_file.queues_section(self.path))
 
     async def _write(self, text: str) -> None:
         queues, problems = _checked(text, str(self.path))
@@ -105,9 +105,9 @@ class QueueBook:
             await asyncio.to_thread(queue_file.replace, self.path, text)
         except OSError as exc:
             raise QueueRefused([f"{self.path} cannot be written: {exc}"]) from exc
-        self._take(queues, queue_file.queues_section(self.path))
+        self.take(queues, queue_file.queues_section(self.path))
 
-    def _take(self, queues: dict[str, QueueConfig], definitions: dict[str, Any]) -> None:
+    def take(self, queues: dict[str, QueueConfig], definitions: dict[str, Any]) -> None:
         self.queues, self._definitions = queues, definitions
         self._apply(queues)
         log.info("queues_changed", queues=sorted(queues))

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ari_app.adapters.agent_store import AgentStore, CallbackStore, RoutingStore
 from ari_app.adapters.ari import AriRest
 from ari_app.adapters.cdr_store import CdrStore
+from ari_app.adapters.center_store import CenterStore
 from ari_app.adapters.db import CallStore, TokenStore, Writer
 from ari_app.adapters.interaction_store import InteractionStore
 from ari_app.adapters.kpi_store import KpiStore
@@ -31,7 +32,9 @@ from ari_app.domain.kpi import Targets
 from ari_app.services import tokens
 from ari_app.services.acd import AcdService
 from ari_app.services.agents import AgentDirectory
+from ari_app.services.center import CenterDesk
 from ari_app.services.dialplan import DialplanDesk
+from ari_app.services.flow_versions import FlowVersions
 from ari_app.services.flows import FlowRegistry
 from ari_app.services.interactions import InteractionLog
 from ari_app.services.kpis import KpiReports
@@ -96,19 +99,23 @@ def api_context(
     for path in DEMO_QUEUES.parent.glob("*.conf"):
         shutil.copyfile(path, dialplan / path.name)
     supervisors, monitor = monitor_parts(engine, ari, token_store, acd)
+    agents = AgentDirectory(AgentStore(engine), ari)
+    center = CenterDesk(CenterStore(engine), agents, flows, queues, queue_busy=acd.queue_in_use)
     return ApiContext(
         calls=CallStore(engine),
         users=UserDirectory(UserStore(engine), token_store, AgentStore(engine), supervisors),
         audit=AuditStore(engine),
         health=health,
         flows=flows,
-        agents=AgentDirectory(AgentStore(engine), ari),
+        agents=agents,
         routing=RoutingStore(engine),
         acd=acd,
         queues=queues,
         supervisors=supervisors,
         monitor=monitor,
         **records(engine, acd, writer),
+        center=center,
+        versions=FlowVersions(center.store, center),
         dialplan=DialplanDesk(dialplan, "ari-app", folder / "flows"),
     )
 
