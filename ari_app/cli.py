@@ -157,13 +157,14 @@ def parser() -> argparse.ArgumentParser:
     queue_check.add_argument("file", nargs="?", default=str(REPO_DIR / "dialplan" / "queues.yaml"))
     queue_check.set_defaults(handler=_queues_check)
 
-    from ari_app import dialplan_cli, ivr_cli, prompts_cli, report_cli, users_cli
+    from ari_app import config_cli, dialplan_cli, ivr_cli, prompts_cli, report_cli, users_cli
 
     ivr_cli.add_parser(commands)
     prompts_cli.add_parsers(commands)
     report_cli.add_parser(commands)
     users_cli.add_parser(commands)
     dialplan_cli.add_parser(commands)
+    config_cli.add_parser(commands)
     return top
 
 

@@ -3,6 +3,10 @@ whole document checked, applied all or nothing, exported; on SQLite and PostgreS
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 import yaml
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -83,6 +89,8 @@ class Center:
     engine: AsyncEngine
     folder: Path
     pushed: PushedConfig
+    app: FastAPI
+    token: str
 
     async def snapshot(self) -> dict[str, Any]:
         """Every row of the center's tables, and the text of its files."""
@@ -91,7 +99,7 @@ class Center:
             for table in TABLES:
                 rows = (await connection.execute(text(f"SELECT * FROM {table}"))).all()  # noqa: S608
                 found[table] = sorted(repr(tuple(row)) for row in rows)
-        for path in sorted(self.folder.glob("**/*.yaml")):
+        for path in [*sorted(self.folder.glob("flows/*")), self.folder / "queues.yaml"]:
             found[str(path)] = path.read_text()
         found["phones"] = dict(self.pushed.objects)
         found["flows in force"] = {n: f.version for n, f in self.context.flows.flows.items()}
@@ -112,12 +120,13 @@ async def center(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Center]:
     assert (await flows.reload()).problems == []
     context = api_context(engine, ari, tmp_path, flows)
     context.agents.keeper = context.acd  # as the service has it: the ACD takes new agents
-    transport = httpx.ASGITransport(app=create_api(context))
+    app = create_api(context)
+    transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {admin}"}
     async with httpx.AsyncClient(
         transport=transport, base_url="http://api", headers=headers
     ) as client:
-        yield Center(client, context, engine, tmp_path, pushed)
+        yield Center(client, context, engine, tmp_path, pushed, app, str(admin))
 
 
 async def _apply(center: Center, document: Any) -> httpx.Response:
@@ -401,3 +410,80 @@ async def test_a_flow_version_is_uploaded_activated_and_rolled_back(center: Cent
     assert forth.status_code == 200
     assert flows.flows["menu"].version == 2
     assert (await client.post("/api/v1/ivr/flows/nothing/rollback")).status_code == 404
+
+
+# -- the command line, against the service running -----------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _serving(app: FastAPI) -> AsyncIterator[str]:
+    """The API on a free loopback port, in this event loop; its URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _cli(url: str, token: str, *argv: str) -> tuple[int, str, str]:
+    env = {
+        **os.environ,
+        "ARI_APP_TOKEN": token,
+        "ARI_APP_ARI_PASSWORD": "unused",
+        "ARI_APP_AMI_PASSWORD": "unused",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ari_app", "config", *argv, "--url", url, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_the_command_line_checks_applies_and_exports_the_center(
+    center: Center, tmp_path: Path
+) -> None:
+    whole = tmp_path / "center.yaml"
+    whole.write_text(yaml.safe_dump(WHOLE, sort_keys=False))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(whole.read_text().replace("team: sales", "team: nowhere"))
+    line = broken.read_text().splitlines().index("    team: nowhere") + 1
+    async with _serving(center.app) as url:
+        before = await center.snapshot()
+        code, out, err = await _cli(url, center.token, "apply", str(broken))
+        assert code == 1, err
+        assert out.splitlines() == [f"{broken}:{line}: agents.bob.team: no team 'nowhere'"]
+        assert "nothing was changed" in err
+        assert await center.snapshot() == before
+
+        code, out, err = await _cli(url, center.token, "check", str(whole))
+        assert code == 0, err
+        assert "+ agent anna" in out.splitlines()
+        assert "would change: 10 item(s)" in err
+        assert await center.snapshot() == before
+
+        code, out, err = await _cli(url, center.token, "apply", str(whole))
+        assert code == 0, err
+        assert "~ flow menu: nodes, version" in out.splitlines()
+        assert len([x for x in out.splitlines() if x.startswith("agent anna: SIP password")]) == 1
+        after = await center.snapshot()
+        code, out, err = await _cli(url, center.token, "apply", str(whole))
+        assert (code, out, err.strip()) == (0, "", "nothing to change")
+
+        exported = tmp_path / "exported.yaml"
+        code, _, err = await _cli(url, center.token, "export", "-o", str(exported))
+        assert code == 0, err
+        code, out, err = await _cli(url, center.token, "apply", str(exported))
+        assert (code, out, err.strip()) == (0, "", "nothing to change")
+        assert await center.snapshot() == after
+        code, _, err = await _cli(url, "not-a-token", "export")
+        assert code == 1
+        assert "401" in err
