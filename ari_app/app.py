@@ -327,12 +327,28 @@ async def build(settings: Settings) -> Parts:
     in_use = (acd.queue_in_use, flows.queue_in_use)
     queue_book = QueueBook(settings.queues_file, queues, apply_queues, in_use)
     kpi_sums = KpiStore(engine)
-    center = CenterDesk(CenterStore(engine), agents, flows, queue_book, queue_busy=acd.queue_in_use)
-    await center.load_numbers()
 
     def targets() -> Targets:
         return targets_of(acd.acd.queues, settings)
 
+    dialplan = DialplanDesk(
+        settings.dialplan_dir,
+        settings.ari_application,
+        settings.flows_dir,
+        DialplanInstaller(ami, settings.asterisk_config_dir)
+        if settings.asterisk_config_dir
+        else None,
+        assigned=lambda: flows.assigned,
+    )
+    center = CenterDesk(
+        CenterStore(engine),
+        agents,
+        flows,
+        queue_book,
+        queue_busy=acd.queue_in_use,
+        reached=dialplan.reaches,
+    )
+    await center.load_numbers()
     api = create_api(
         ApiContext(
             calls=store,
@@ -352,14 +368,7 @@ async def build(settings: Settings) -> Parts:
             live=live,
             center=center,
             versions=FlowVersions(center.store, center),
-            dialplan=DialplanDesk(
-                settings.dialplan_dir,
-                settings.ari_application,
-                settings.flows_dir,
-                DialplanInstaller(ami, settings.asterisk_config_dir)
-                if settings.asterisk_config_dir
-                else None,
-            ),
+            dialplan=dialplan,
         )
     )
     server = _Server(

@@ -32,6 +32,11 @@ AGENT_DEFAULTS: dict[str, Any] = {
     "recording": "queue",
 }
 
+UNREACHED = (
+    "the dialplan does not send this number to the service (from-carrier): "
+    "add it there first (ari-app dialplan deploy)"
+)
+
 FlowLoader = Callable[[Any], tuple[Flow | None, list[Problem]]]
 
 
@@ -92,6 +97,7 @@ class InForce:
     flows: Mapping[str, Flow]
     queues: Mapping[str, QueueConfig]
     busy: Callable[[Kind, str], list[str]] = lambda kind, key: []
+    reached: Callable[[str], bool] = lambda number: True  # the dialplan sends it to us
 
 
 def plan(document: Any, now: InForce, load_flow: FlowLoader) -> Plan:
@@ -131,6 +137,8 @@ def plan(document: Any, now: InForce, load_flow: FlowLoader) -> Plan:
     problems += _references(after, queues, flows, now)
     changes = _changes(now, after, queues, flows)
     for change in changes:
+        if change.kind == "numbers" and change.action == "add" and not now.reached(change.key):
+            problems.append(Problem(("numbers", change.key), UNREACHED))
         if change.action == "remove":
             problems += [
                 Problem((change.kind, change.key), reason)

@@ -263,6 +263,11 @@ def check(
     return sorted(problems, key=lambda p: (p.source, p.line, p.message))
 
 
+def reaches(plan: Dialplan, entry: str, number: str) -> bool:
+    """Whether a call to the number, arriving in the entry context, finds an extension."""
+    return _reaches(plan, entry, number, set())
+
+
 def _reaches(plan: Dialplan, name: str, number: str, seen: set[str]) -> bool:
     context = plan.contexts.get(name)
     if context is None or name in seen:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,10 +73,11 @@ class CenterDesk:
         flows: FlowRegistry,
         queues: QueueBook,
         *,
-        queue_busy: Any = None,  # Callable[[str], list[str]]: callers in the queue
+        queue_busy: Callable[[str], list[str]] = lambda name: [],  # callers in the queue
+        reached: Callable[[str], bool] = lambda number: True,  # the dialplan sends it here
     ) -> None:
         self.store, self.agents, self.flows, self.queues = store, agents, flows, queues
-        self._queue_busy = queue_busy or (lambda name: [])
+        self._queue_busy, self._reached = queue_busy, reached
         self._lock = asyncio.Lock()
 
     async def load_numbers(self) -> None:
@@ -142,7 +143,8 @@ class CenterDesk:
                 return [f"agent '{key}' is {states[key].value}: log them out first"]
             return []
 
-        return InForce(center, dict(self.flows.flows), dict(self.queues.queues), busy)
+        queues = dict(self.queues.queues)
+        return InForce(center, dict(self.flows.flows), queues, busy, self._reached)
 
     async def _versions_taken(self, found: Plan, texts: Mapping[str, str]) -> list[Problem]:
         """A version number names one content forever: a stored one must be that content."""

@@ -7,7 +7,7 @@ import asyncio
 import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from ari_app.adapters import flow_files
 from ari_app.adapters.asterisk_conf import TemplateError, render
 from ari_app.adapters.dialplan_deploy import DialplanInstaller
 from ari_app.domain.call import Config
-from ari_app.domain.dialplan import Dialplan, Expected, check, read
+from ari_app.domain.dialplan import Dialplan, Expected, check, reaches, read
 from ari_app.services.features import RESULT_CONTEXT
 from ari_app.services.phones import PHONES_CONTEXT
 
@@ -72,9 +72,11 @@ class DialplanDesk:
         application: str,
         flows_dir: Path,
         installer: DialplanInstaller | None = None,
+        assigned: Callable[[], Mapping[str, str]] = dict,
     ) -> None:
         self.source_dir, self.application, self.flows_dir = source_dir, application, flows_dir
         self.installer = installer
+        self._assigned = assigned  # the numbers' table: number -> flow
         self._lock = asyncio.Lock()  # one deploy at a time
 
     def sources(self) -> dict[str, str]:
@@ -96,9 +98,23 @@ class DialplanDesk:
             return Checked(files, Dialplan({}, []), problems)
         plan = read(files, MAIN)
         applications = await self.installer.applications() if self.installer else None
-        expected = Expected(SERVICE_CONTEXTS, flow_numbers(self.flows_dir), CARRIER_CONTEXT)
+        numbers = flow_numbers(self.flows_dir)
+        numbers |= {number: f"flow {flow}" for number, flow in self._assigned().items()}
+        expected = Expected(SERVICE_CONTEXTS, numbers, CARRIER_CONTEXT)
         problems += [str(problem) for problem in check(plan, expected, applications)]
         return Checked(files, plan, problems)
+
+    def reaches(self, number: str) -> bool:
+        """Whether the dialplan ops edit sends a carrier's call to the number on to the
+        service (a dialplan that does not render reaches nothing)."""
+        try:
+            files = {
+                name: render(text, {"application": self.application}, source=name)
+                for name, text in self.sources().items()
+            }
+        except TemplateError:
+            return False
+        return MAIN in files and reaches(read(files, MAIN), CARRIER_CONTEXT, number)
 
     async def deploy(self, sources: Mapping[str, str] | None = None) -> Checked:
         """Check, then install into Asterisk and verify what it loaded. Raises

@@ -100,7 +100,15 @@ def api_context(
         shutil.copyfile(path, dialplan / path.name)
     supervisors, monitor = monitor_parts(engine, ari, token_store, acd)
     agents = AgentDirectory(AgentStore(engine), ari)
-    center = CenterDesk(CenterStore(engine), agents, flows, queues, queue_busy=acd.queue_in_use)
+    desk = DialplanDesk(dialplan, "ari-app", folder / "flows", assigned=lambda: flows.assigned)
+    center = CenterDesk(
+        CenterStore(engine),
+        agents,
+        flows,
+        queues,
+        queue_busy=acd.queue_in_use,
+        reached=desk.reaches,
+    )
     return ApiContext(
         calls=CallStore(engine),
         users=UserDirectory(UserStore(engine), token_store, AgentStore(engine), supervisors),
@@ -116,7 +124,7 @@ def api_context(
         **records(engine, acd, writer),
         center=center,
         versions=FlowVersions(center.store, center),
-        dialplan=DialplanDesk(dialplan, "ari-app", folder / "flows"),
+        dialplan=desk,
     )
 
 

@@ -33,7 +33,7 @@ from tests.db.parts import PushedConfig, api_context
 MENU = """\
 flow: menu
 version: 1
-numbers: ["200"]
+numbers: ["120"]
 start: hi
 nodes:
   hi:
@@ -66,12 +66,12 @@ WHOLE: dict[str, Any] = {
             "wrap_up_seconds": 10,
         },
     },
-    "numbers": {"300": {"flow": "menu", "label": "billing line"}},
+    "numbers": {"150": {"flow": "menu", "label": "billing line"}},
     "flows": {
         "menu": {
             "flow": "menu",
             "version": 2,
-            "numbers": ["200"],
+            "numbers": ["120"],
             "start": "hi",
             "nodes": {
                 "hi": {"kind": "play", "prompts": ["sound:hello-world"], "next": "sales"},
@@ -139,13 +139,13 @@ async def test_a_whole_document_applies_and_applying_it_again_changes_nothing(
     first = await _apply(center, WHOLE)
     assert first.status_code == 200, first.text
     diff = first.json()["diff"]
-    assert {"+ agent anna", "+ team sales", "+ number 300"} <= set(diff)
+    assert {"+ agent anna", "+ team sales", "+ number 150"} <= set(diff)
     assert "~ flow menu: nodes, version" in diff
     assert sorted(first.json()["passwords"]) == ["anna", "bob"]  # shown once
     assert ("endpoint", "agent-anna") in center.pushed.objects
     flows = center.context.flows
     assert flows.flows["menu"].version == 2
-    assert flows.for_number("300") is flows.flows["menu"]  # the numbers' table routes
+    assert flows.for_number("150") is flows.flows["menu"]  # the numbers' table routes
     assert center.context.acd.acd.profiles["bob"].wrap_up_seconds == 10
     after = await center.snapshot()
 
@@ -207,14 +207,19 @@ BROKEN: list[tuple[str, Any, str]] = [
     ),
     (
         "a number to a flow that is not there",
-        {"numbers": {"300": {"flow": "nothing"}}},
-        "numbers.300.flow: no flow 'nothing'",
+        {"numbers": {"150": {"flow": "nothing"}}},
+        "numbers.150.flow: no flow 'nothing'",
+    ),
+    (
+        "a number the dialplan does not send to the service",
+        {"numbers": {"999": {"flow": "menu"}}},
+        "numbers.999: the dialplan does not send this number to the service (from-carrier)",
     ),
     (
         "a number another flow lists",
         {
             **WHOLE,
-            "numbers": {"200": {"flow": "other"}},
+            "numbers": {"120": {"flow": "other"}},
             "flows": {
                 **WHOLE["flows"],
                 "other": {
@@ -225,7 +230,7 @@ BROKEN: list[tuple[str, Any, str]] = [
                 },
             },
         },
-        "numbers.200: flow 'menu' lists this number",
+        "numbers.120: flow 'menu' lists this number",
     ),
     (
         "a flow sending callers to a queue the document removes",
@@ -331,20 +336,20 @@ async def test_ops_apply_queues_and_flows_but_not_agents(center: Center) -> None
 
 async def test_a_number_sends_its_callers_to_a_flow_and_goes_away(center: Center) -> None:
     flows = center.context.flows
-    put = await center.client.put("/api/v1/numbers/555", json={"flow": "menu", "label": "new"})
+    put = await center.client.put("/api/v1/numbers/155", json={"flow": "menu", "label": "new"})
     assert put.status_code == 201, put.text
-    assert flows.for_number("555") is flows.flows["menu"]
+    assert flows.for_number("155") is flows.flows["menu"]
     assert (
-        await center.client.put("/api/v1/numbers/555", json={"flow": "menu"})
+        await center.client.put("/api/v1/numbers/155", json={"flow": "menu"})
     ).status_code == 200
     listed = (await center.client.get("/api/v1/numbers")).json()
-    assert listed == [{"number": "555", "flow": "menu", "label": ""}]
-    nowhere = await center.client.put("/api/v1/numbers/556", json={"flow": "nothing"})
+    assert listed == [{"number": "155", "flow": "menu", "label": ""}]
+    nowhere = await center.client.put("/api/v1/numbers/156", json={"flow": "nothing"})
     assert nowhere.status_code == 422
-    assert nowhere.json()["problems"] == ["numbers.556.flow: no flow 'nothing'"]
-    assert (await center.client.delete("/api/v1/numbers/555")).status_code == 204
-    assert flows.for_number("555") is None
-    assert (await center.client.get("/api/v1/numbers/555")).status_code == 404
+    assert nowhere.json()["problems"] == ["numbers.156.flow: no flow 'nothing'"]
+    assert (await center.client.delete("/api/v1/numbers/155")).status_code == 204
+    assert flows.for_number("155") is None
+    assert (await center.client.get("/api/v1/numbers/155")).status_code == 404
 
 
 async def test_a_team_or_skill_in_use_cannot_go(center: Center) -> None:
@@ -487,3 +492,18 @@ async def test_the_command_line_checks_applies_and_exports_the_center(
         code, _, err = await _cli(url, "not-a-token", "export")
         assert code == 1
         assert "401" in err
+
+
+async def test_a_dialplan_that_no_longer_reaches_a_number_of_the_table_is_refused(
+    center: Center,
+) -> None:
+    assert (
+        await center.client.put("/api/v1/numbers/155", json={"flow": "menu"})
+    ).status_code == 201
+    desk = center.context.dialplan
+    assert desk is not None
+    sources = desk.sources()
+    assert (await desk.check(sources)).problems == []
+    narrowed = sources["ari_app.conf"].replace("exten => _1XX,", "exten => _10X,")
+    problems = (await desk.check({**sources, "ari_app.conf": narrowed})).problems
+    assert any("number 155 (flow menu) is not reached from from-carrier" in p for p in problems)
