@@ -101,3 +101,13 @@ def test_the_image_points_every_folder_setting_at_the_copied_tree() -> None:
         assert re.search(rf"{name}=/opt/ari-app/\S+", dockerfile), name
     # recordings are data: in the image's data folder, a volume in the compose file
     assert "ARI_APP_RECORDINGS_DIR=/var/lib/ari-app/recordings" in dockerfile
+
+
+def test_the_files_ops_change_through_the_api_are_the_services_and_outlive_a_container() -> None:
+    services = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    assert "chown -R ari-app /opt/ari-app/dialplan" in dockerfile  # before USER ari-app
+    assert dockerfile.index("chown -R ari-app") < dockerfile.index("USER ari-app")
+    assert "ari-app-center:/opt/ari-app/dialplan" in services["ari-app"]["volumes"]
+    # what Asterisk's configuration is rendered from is what ops last left
+    assert "ari-app-center:/opt/ari-app/dialplan:ro" in services["asterisk-config"]["volumes"]
