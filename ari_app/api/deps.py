@@ -13,7 +13,7 @@ from ari_app.adapters.agent_store import RoutingStore
 from ari_app.adapters.cdr_store import CdrStore
 from ari_app.adapters.db import CallStore
 from ari_app.adapters.user_store import AuditStore
-from ari_app.domain.users import Principal
+from ari_app.domain.users import SUPERVISOR, Principal
 from ari_app.services.acd import AcdService
 from ari_app.services.agents import AgentDirectory
 from ari_app.services.center import CenterDesk
@@ -95,3 +95,10 @@ def holding(*roles: str) -> Any:
         return who
 
     return Depends(check)
+
+
+async def team_agents(ctx: ApiContext, who: Principal) -> set[str] | None:
+    """The agents whose records a supervisor sees (their teams'); None: every agent's."""
+    if who.role != SUPERVISOR:
+        return None
+    return {r.id for r in await ctx.agents.store.all() if r.team and r.team in who.teams}

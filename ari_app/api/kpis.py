@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from ari_app.adapters.interaction_store import record_row, row_sums_columns
 from ari_app.api.audit import audited
-from ari_app.api.deps import ApiContext, Context, holding
+from ari_app.api.deps import ApiContext, Context, holding, team_agents
 from ari_app.domain.interaction import agents_of
 from ari_app.domain.users import ADMIN, AGENT, REPORTING, SUPERVISOR, Principal, may_act_for_agent
 from ari_app.services.kpis import ReportAsk, ReportRefused
@@ -47,14 +47,20 @@ async def kpis(
 
 
 @router.get("/interactions/{call_id}")
-async def interaction(ctx: Context, _: Readers, call_id: str) -> dict[str, Any]:
-    """One customer call's interaction record: the number dialled, the caller, the IVR
+async def interaction(ctx: Context, who: Readers, call_id: str) -> dict[str, Any]:
+    """One customer call's interaction record (a supervisor's: one their teams' agents
+    had a part in): the number dialled, the caller, the IVR
     path and outcome, the queue, wait and answer or abandon, each agent's segment with
     talk, hold and wrap-up, the disposition, the recordings, the hang-up side and
     cause."""
     record = ctx.interactions.records.get(call_id) or await ctx.interactions.store.get(call_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no interaction {call_id!r}")
+    agents = await team_agents(ctx, who)
+    if agents is not None and not set(agents_of(record)) & agents:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"call {call_id!r} is not of this supervisor's teams"
+        )
     row = {key: value for key, value in record_row(record).items() if key not in _INTERNAL}
     call = await ctx.calls.get(call_id)  # a call back has no call row
     for name in _FROM_THE_CALL:

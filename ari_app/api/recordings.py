@@ -1,8 +1,8 @@
 """Recordings: listed, filtered, downloaded (with HTTP ranges), paused and resumed.
 
-They hold what callers said: admins and supervisors may hear them; reporting users
-see their rows only; an agent may pause and resume the recording of their own call
-(while a card number is read out)."""
+They hold what callers said: admins may hear them all, supervisors those of their
+teams' agents; reporting users see their rows only; an agent may pause and resume
+the recording of their own call (while a card number is read out)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from ari_app.adapters.ari import AriError, AriUnreachable
 from ari_app.api.audit import audited
-from ari_app.api.deps import ApiContext, Context, holding
+from ari_app.api.deps import ApiContext, Context, holding, team_agents
 from ari_app.api.pages import Page
 from ari_app.domain.users import ADMIN, AGENT, REPORTING, SUPERVISOR, Principal
 from ari_app.services.recordings import RecordingRefused, RecordingService
@@ -50,26 +50,48 @@ def _service(ctx: ApiContext) -> RecordingService:
     return ctx.acd.recorder
 
 
+def _theirs(row: Any, agents: set[str] | None) -> bool:
+    if agents is None:
+        return True
+    involved = {row.agent_id} | {segment.get("agent_id") for segment in row.segments or []}
+    return bool(involved & agents)
+
+
+async def _scoped(ctx: ApiContext, who: Principal, recording_id: str) -> RecordingPublic:
+    row = await read_recording(ctx, {"recording_id": recording_id})
+    if not _theirs(row, await team_agents(ctx, who)):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"recording {recording_id!r} is not of this supervisor's teams",
+        )
+    return row
+
+
 @router.get("")
 async def list_recordings(
     ctx: Context,
-    _: Readers,
+    who: Readers,
     page: Page,
     call_id: str | None = None,
     agent_id: str | None = None,
     queue: str | None = None,
     state: str | None = None,
 ) -> list[RecordingPublic]:
-    """Newest first, filtered by call, agent, queue or state."""
+    """Newest first, filtered by call, agent, queue or state; a supervisor's, of the
+    agents of their teams."""
+    agents = await team_agents(ctx, who)
+    among: str | tuple[str, ...] | None = agent_id
+    if agents is not None:
+        among = tuple(sorted(agents & {agent_id} if agent_id else agents))
     found = await _service(ctx).store.find(
-        page.limit, page.offset, call_id=call_id, agent_id=agent_id, queue=queue, state=state
+        page.limit, page.offset, call_id=call_id, agent_id=among, queue=queue, state=state
     )
     return [RecordingPublic.model_validate(row, from_attributes=True) for row in found]
 
 
 @router.get("/{recording_id}")
-async def get_recording(ctx: Context, _: Readers, recording_id: str) -> RecordingPublic:
-    return await read_recording(ctx, {"recording_id": recording_id})
+async def get_recording(ctx: Context, who: Readers, recording_id: str) -> RecordingPublic:
+    return await _scoped(ctx, who, recording_id)
 
 
 async def read_recording(ctx: ApiContext, key: dict[str, Any]) -> RecordingPublic:
@@ -80,8 +102,9 @@ async def read_recording(ctx: ApiContext, key: dict[str, Any]) -> RecordingPubli
 
 
 @router.get("/{recording_id}/file", response_model=None)
-async def recording_file(ctx: Context, _: Listeners, recording_id: str) -> FileResponse:
+async def recording_file(ctx: Context, who: Listeners, recording_id: str) -> FileResponse:
     """The audio (WAV); `Range: bytes=A-B` gets part of it (206)."""
+    await _scoped(ctx, who, recording_id)
     service = _service(ctx)
     row = await service.store.get(recording_id)
     if row is None or row.state != "stored":
@@ -111,6 +134,7 @@ async def resume_recording(ctx: Context, who: Pausers, recording_id: str) -> Non
 
 
 async def _pause(ctx: ApiContext, who: Principal, recording_id: str, paused: bool) -> None:
+    await _scoped(ctx, who, recording_id)
     if who.role == AGENT:
         row = await read_recording(ctx, {"recording_id": recording_id})
         if row.agent_id != who.subject:

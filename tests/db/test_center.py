@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -507,3 +508,17 @@ async def test_a_dialplan_that_no_longer_reaches_a_number_of_the_table_is_refuse
     narrowed = sources["ari_app.conf"].replace("exten => _1XX,", "exten => _10X,")
     problems = (await desk.check({**sources, "ari_app.conf": narrowed})).problems
     assert any("number 155 (flow menu) is not reached from from-carrier" in p for p in problems)
+
+
+async def test_the_demo_center_exported_as_json_applies_to_itself(center: Center) -> None:
+    """Dates, schedules, lists and every node kind of the demo flow survive JSON."""
+    demo = DEMO_QUEUES_FILE.parent / "flows" / "demo.yaml"
+    shutil.copyfile(demo, center.folder / "flows" / "demo.yaml")
+    assert (await center.context.flows.reload()).problems == []
+    exported = (await center.client.get("/api/v1/config")).json()
+    assert exported["flows"]["demo"]["schedules"]["office"]["holidays"][0] == "2026-12-25"
+    before = await center.snapshot()
+    applied = await _apply(center, exported)
+    assert applied.status_code == 200, applied.text
+    assert applied.json()["changes"] == []
+    assert await center.snapshot() == before

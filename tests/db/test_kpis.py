@@ -106,6 +106,12 @@ async def test_a_disposition_is_stored_and_changes_fcr(
     assert missing.status_code == 404
     bad = await client.post("/api/v1/calls/c1/disposition", json={"code": "no spaces"})
     assert bad.status_code == 422
+    # a supervisor reads the records of calls their teams' agents had a part in only
+    await TokenStore(engine).add(name="s", role="supervisor", token_hash=hash_token("token-s"))
+    theirs = await client.get(
+        "/api/v1/interactions/c1", headers={"Authorization": "Bearer token-s"}
+    )
+    assert theirs.status_code == 403
 
 
 @pytest.mark.parametrize(

@@ -92,7 +92,7 @@ async def test_retention_deletes_what_is_old_and_nothing_else(
     assert await recorder.prune(keep_days=30) == []
 
 
-async def test_recordings_are_filtered_and_only_for_admins_and_supervisors(
+async def test_recordings_are_filtered_and_only_for_admins_and_their_teams_supervisors(
     center: tuple[httpx.AsyncClient, RecordingService], engine: AsyncEngine
 ) -> None:
     client, recorder = center
@@ -106,13 +106,16 @@ async def test_recordings_are_filtered_and_only_for_admins_and_supervisors(
     # pausing a recording that is not live is refused
     assert (await client.post("/api/v1/recordings/rec-a/pause")).status_code == 409
     tokens = TokenStore(engine)
-    for role, expected in (("supervisor", 200), ("agent", 403), ("viewer", 403)):
+    # a supervisor of no team sees no agent's recordings (test_roles: of their teams)
+    for role, expected, heard in (("supervisor", 200, 403), ("agent", 403, 403),
+                                  ("viewer", 403, 403)):  # fmt: skip
         await tokens.add(name=role, role=role, token_hash=hash_token(f"token-{role}"))
         headers = {"Authorization": f"Bearer token-{role}"}
         listed = await client.get("/api/v1/recordings", headers=headers)
         assert listed.status_code == expected, role
+        assert listed.status_code != 200 or listed.json() == []
         got = await client.get("/api/v1/recordings/rec-a/file", headers=headers)
-        assert got.status_code == expected, role
+        assert got.status_code == heard, role
 
 
 def _wav(seconds: float) -> bytes:

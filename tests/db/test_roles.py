@@ -22,6 +22,7 @@ from ari_app.adapters.db import TokenStore
 from ari_app.adapters.tables import ApiToken, AuditRecord
 from ari_app.adapters.user_store import UserStore
 from ari_app.api.app import create_api
+from ari_app.api.deps import ApiContext
 from ari_app.services import tokens
 from ari_app.services.flows import FlowRegistry
 from tests.db.parts import PushedConfig, api_context
@@ -299,6 +300,40 @@ async def test_an_agent_and_a_supervisor_act_within_their_own_scope(center: Cent
     teams = {"teams": ["billing", "sales"]}
     assert (await center.client.patch("/api/v1/users/sam", json=teams, headers=boss)).is_success
     assert await state(sam, "bob") == 200
+
+
+async def test_a_supervisor_hears_and_reads_the_records_of_their_teams_only(
+    center: Center,
+) -> None:
+    boss = center.as_(center.tokens["admin"])
+    bob = {"id": "bob", "name": "Bob", "team": "sales", "skills": {"sales": 5}}
+    assert (await center.client.post("/api/v1/agents", json=bob, headers=boss)).status_code == 201
+    context: ApiContext = center.api.state.context
+    recorder = context.acd.recorder
+    assert recorder is not None
+    recorder.folder.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+    for name, agent, segments in (
+        ("rec-anna", "anna", []),
+        ("rec-bob", "bob", []),
+        ("rec-moved", "bob", [{"agent_id": "bob"}, {"agent_id": "anna"}]),  # handed to anna
+    ):
+        row = {"id": name, "call_id": f"call-{name}", "agent_id": agent, "queue": "billing"}
+        await recorder.store.add(
+            {**row, "state": "stored", "started_at": now, "pauses": [], "segments": segments}
+        )
+        recorder.path(name).write_bytes(b"RIFF")
+    sam = center.as_(center.tokens["supervisor"])
+    listed = await center.client.get("/api/v1/recordings", headers=sam)
+    assert sorted(row["id"] for row in listed.json()) == ["rec-anna"]
+    asked = await center.client.get("/api/v1/recordings?agent_id=bob", headers=sam)
+    assert asked.json() == []
+    for name, allowed in (("rec-anna", 200), ("rec-bob", 403), ("rec-moved", 200)):
+        for path in (f"/api/v1/recordings/{name}", f"/api/v1/recordings/{name}/file"):
+            got = await center.client.get(path, headers=sam)
+            assert got.status_code == allowed, (path, got.text)
+    everything = await center.client.get("/api/v1/recordings", headers=boss)
+    assert len(everything.json()) == 3
 
 
 async def _body(reply: httpx.Response) -> dict[str, Any]:
