@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
@@ -29,7 +29,7 @@ class DialplanFile(BaseModel):
 
 class Deployed(BaseModel):
     file: str
-    contexts: int  # loaded and verified in Asterisk
+    contexts: int  # loaded and verified in Asterisk (checked only, for a dry run)
     diff: str  # unified, against the file before
 
 
@@ -70,11 +70,18 @@ async def get_file(ctx: Context, _: Editors, name: FileName) -> str:
         }
     },
 )
-async def put_file(ctx: Context, _: Editors, name: FileName, request: Request) -> Deployed:
+async def put_file(
+    ctx: Context,
+    _: Editors,
+    name: FileName,
+    request: Request,
+    dry_run: Annotated[bool, Query()] = False,
+) -> Deployed:
     """Replace (or add) a file and deploy the whole dialplan: checked (422 with every
     problem as file:line, nothing changed), installed, reloaded and verified through
     AMI; 502 if Asterisk did not load it as written, and the dialplan before is back.
-    Calls in progress go on."""
+    Calls in progress go on. `dry_run=true` checks it (against the connected Asterisk's
+    applications) and answers the diff, and installs nothing."""
     body = await request.body()
     if len(body) > LARGEST_FILE:
         raise HTTPException(413, f"a dialplan file holds at most {LARGEST_FILE} bytes")
@@ -84,7 +91,7 @@ async def put_file(ctx: Context, _: Editors, name: FileName, request: Request) -
         raise HTTPException(422, "a dialplan file is UTF-8 text") from None
     desk = _desk(ctx)
     try:
-        checked, diff = await desk.put(name, text)
+        checked, diff = await (desk.preview if dry_run else desk.put)(name, text)
     except DialplanRefused as exc:
         problem = {"message": "the dialplan would have problems; nothing was changed"}
         raise HTTPException(422, {**problem, "problems": exc.problems}) from None

@@ -24,7 +24,7 @@ Editors = Annotated[Principal, holding(ADMIN, OPS)]
 class FlowPublic(BaseModel):
     name: str
     version: int
-    numbers: list[str]
+    numbers: list[str]  # the service numbers whose callers get it (the table's and its own)
     nodes: int
 
 
@@ -42,9 +42,17 @@ async def list_flows(ctx: Context, _: Readers, page: Page) -> list[FlowPublic]:
 
 
 def _flows(ctx: ApiContext) -> list[FlowPublic]:
+    flows = ctx.flows
+    every = {*flows.assigned, *(n for flow in flows.flows.values() for n in flow.numbers)}
+    answered = {n: flow.name for n in sorted(every) if (flow := flows.for_number(n)) is not None}
     return [
-        FlowPublic(name=f.name, version=f.version, numbers=list(f.numbers), nodes=len(f.nodes))
-        for f in sorted(ctx.flows.flows.values(), key=lambda f: f.name)
+        FlowPublic(
+            name=f.name,
+            version=f.version,
+            numbers=[n for n, name in answered.items() if name == f.name],
+            nodes=len(f.nodes),
+        )
+        for f in sorted(flows.flows.values(), key=lambda f: f.name)
     ]
 
 

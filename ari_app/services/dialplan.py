@@ -133,6 +133,17 @@ class DialplanDesk:
         log.info("dialplan_deployed", files=sorted(checked.files))
         return checked
 
+    async def preview(self, name: str, text: str) -> tuple[Checked, str]:
+        """What `put` would deploy, checked as it would be, and the diff; nothing is
+        installed or written. Raises DialplanRefused."""
+        if not FILE_NAME.fullmatch(name):
+            raise DialplanRefused([f"{name}: a dialplan file is named like ari_app.conf"])
+        sources = self.sources()
+        checked = await self.check({**sources, name: text})
+        if checked.problems:
+            raise DialplanRefused(checked.problems)
+        return checked, _diff(name, sources.get(name, ""), text)
+
     async def put(self, name: str, text: str) -> tuple[Checked, str]:
         """Replace (or add) one file of the dialplan ops edit and deploy the whole: the
         file is kept only once Asterisk has loaded it. What was deployed and the unified
@@ -146,11 +157,14 @@ class DialplanDesk:
             before = sources.get(name, "")
             checked = await self._deploy({**sources, name: text})
             _replace(self.source_dir / name, text)
-        diff = difflib.unified_diff(
-            before.splitlines(keepends=True), text.splitlines(keepends=True),
-            f"a/{name}", f"b/{name}",
-        )  # fmt: skip
-        return checked, "".join(diff)
+        return checked, _diff(name, before, text)
+
+
+def _diff(name: str, before: str, after: str) -> str:
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{name}", f"b/{name}"
+    )
+    return "".join(lines)
 
 
 def entries(plan: Dialplan) -> dict[str, frozenset[str]]:

@@ -340,6 +340,8 @@ async def test_a_number_sends_its_callers_to_a_flow_and_goes_away(center: Center
     put = await center.client.put("/api/v1/numbers/155", json={"flow": "menu", "label": "new"})
     assert put.status_code == 201, put.text
     assert flows.for_number("155") is flows.flows["menu"]
+    listed = (await center.client.get("/api/v1/ivr/flows")).json()
+    assert listed == [{"name": "menu", "version": 1, "numbers": ["120", "155"], "nodes": 2}]
     assert (
         await center.client.put("/api/v1/numbers/155", json={"flow": "menu"})
     ).status_code == 200

@@ -188,6 +188,15 @@ async def test_ops_put_a_dialplan_file_through_the_api_with_its_diff_in_the_audi
             busy = text.replace("[ari-app-services]\n", "[ari-app-services]\n" + BUSY)
             broken = busy.replace(BUSY, "exten => 299,1,Hangupp(17)\n")
             url = "/api/v1/dialplan/ari_app.conf"
+            plain = {**olga, "Content-Type": "text/plain"}
+            tried = await admin.put(f"{url}?dry_run=true", content=broken, headers=plain)
+            assert tried.status_code == 422, tried.text  # Asterisk's applications asked
+            assert any("Hangupp" in p for p in tried.json()["problems"])
+            dry = await admin.put(f"{url}?dry_run=true", content=busy, headers=plain)
+            assert dry.status_code == 200, dry.text
+            assert "+exten => 299,1,Hangup(17)" in dry.json()["diff"]
+            assert (source / "ari_app.conf").read_text() == text  # nothing installed
+            assert await _final_answer(port, "299") == 404
             refused = await admin.put(
                 url, content=broken, headers={**olga, "Content-Type": "text/plain"}
             )
