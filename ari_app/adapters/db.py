@@ -12,7 +12,7 @@ import contextlib
 import functools
 import sqlite3
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql import ClauseElement, TextClause
 from sqlalchemy.sql.util import find_tables
 
-from ari_app.adapters.tables import ApiToken, CallRecord
+from ari_app.adapters.tables import ApiToken, CallRecord, InteractionSegmentRecord
 
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -162,12 +162,19 @@ class CallStore:
             ).first()
         return _call(found) if found else None
 
-    async def page(self, *, limit: int, offset: int) -> tuple[list[CallRecord], int]:
+    async def page(
+        self, *, limit: int, offset: int, agents: Collection[str] | None = None
+    ) -> tuple[list[CallRecord], int]:
+        """Newest first; with `agents`, the calls one of them had a part in."""
+        chosen = select(CallRecord)
+        counted = select(func.count()).select_from(CallRecord)
+        if agents is not None:
+            theirs = CallRecord.id.in_(_answered_by(agents))  # type: ignore[attr-defined]
+            chosen, counted = chosen.where(theirs), counted.where(theirs)
         async with self.engine.connect() as connection:
             rows = (
                 await connection.execute(
-                    select(CallRecord)
-                    .order_by(
+                    chosen.order_by(
                         CallRecord.started_at.desc(),  # type: ignore[attr-defined]
                         CallRecord.id,
                     )
@@ -175,10 +182,14 @@ class CallStore:
                     .offset(offset)
                 )
             ).all()
-            total = (
-                await connection.execute(select(func.count()).select_from(CallRecord))
-            ).scalar()
+            total = (await connection.execute(counted)).scalar()
         return [_call(row) for row in rows], int(total or 0)
+
+    async def answered_by(self, call_id: str, agents: Collection[str]) -> bool:
+        """Whether one of the agents had a part in the call (a segment of it)."""
+        query = _answered_by(agents).where(_SEGMENT.c.call_id == call_id).limit(1)
+        async with self.engine.connect() as connection:
+            return (await connection.execute(query)).first() is not None
 
     async def unfinished(self) -> list[CallRecord]:
         async with self.engine.connect() as connection:
@@ -527,3 +538,11 @@ class Writer:
         """Wait until everything enqueued so far is written (or the timeout passes)."""
         async with asyncio.timeout(timeout):
             await self._drained.wait()
+
+
+_SEGMENT = InteractionSegmentRecord.__table__  # type: ignore[attr-defined]
+
+
+def _answered_by(agents: Collection[str]) -> Any:
+    """The calls the agents had a part in, as a subquery of their ids."""
+    return select(_SEGMENT.c.call_id).where(_SEGMENT.c.agent_id.in_(sorted(agents)))

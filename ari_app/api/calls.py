@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from ari_app.adapters.tables import CallPublic
 from ari_app.api.agents import AgentId
 from ari_app.api.audit import audited
-from ari_app.api.deps import ApiContext, Context, holding
+from ari_app.api.deps import ApiContext, Context, holding, team_agents
 from ari_app.api.pages import Page
 from ari_app.domain.acd import TransferRefused
 from ari_app.domain.users import ADMIN, AGENT, REPORTING, SUPERVISOR, Principal, may_act_for_agent
@@ -32,21 +32,41 @@ class CallPage(BaseModel):
 @router.get("")
 async def list_calls(
     ctx: Context,
-    _: Readers,
+    who: Readers,
     page: Page,
 ) -> CallPage:
-    """Calls, newest first."""
-    records, total = await ctx.calls.page(limit=page.limit, offset=page.offset)
+    """Calls, newest first; a supervisor's, those their teams' agents had a part in."""
+    agents = await team_agents(ctx, who)
+    records, total = await ctx.calls.page(limit=page.limit, offset=page.offset, agents=agents)
     items = [CallPublic.model_validate(record, from_attributes=True) for record in records]
     return CallPage(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/{call_id}")
-async def get_call(ctx: Context, _: Readers, call_id: str) -> CallPublic:
+async def get_call(ctx: Context, who: Readers, call_id: str) -> CallPublic:
     record = await ctx.calls.get(call_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no call {call_id!r}")
+    await _sees(ctx, who, call_id)
     return CallPublic.model_validate(record, from_attributes=True)
+
+
+async def _sees(ctx: ApiContext, who: Principal, *call_ids: str) -> None:
+    """403 unless `who` may read the call (known by any of `call_ids`: a callback's and
+    its call's): a supervisor, one their teams' agents had a part in or talk on now;
+    the other readers, any."""
+    agents = await team_agents(ctx, who)
+    if agents is None:
+        return
+    for call_id in call_ids:
+        talk = ctx.acd.conversation(call_id)
+        if talk is not None and talk.agent_id in agents:
+            return
+        if await ctx.calls.answered_by(call_id, agents):
+            return
+    raise HTTPException(
+        status.HTTP_403_FORBIDDEN, f"call {call_ids[0]!r} is not of this supervisor's teams"
+    )
 
 
 class Candidate(BaseModel):
@@ -73,12 +93,13 @@ class RoutingPublic(BaseModel):
 
 
 @router.get("/{call_id}/routing")
-async def call_routing(ctx: Context, _: Readers, call_id: str) -> list[RoutingPublic]:
+async def call_routing(ctx: Context, who: Readers, call_id: str) -> list[RoutingPublic]:
     """Every time the ACD gave this call to an agent (a missed ring makes a second one).
     A callback request's id (`cb-<call>`) has its own decisions."""
     decisions = await ctx.routing.for_call(call_id)
     if not decisions and await ctx.calls.get(call_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no call {call_id!r}")
+    await _sees(ctx, who, call_id, call_id.removeprefix("cb-"))
     return [RoutingPublic.model_validate(decision, from_attributes=True) for decision in decisions]
 
 

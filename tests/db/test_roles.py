@@ -19,7 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_app.adapters.ari import AriRest
 from ari_app.adapters.db import TokenStore
-from ari_app.adapters.tables import ApiToken, AuditRecord
+from ari_app.adapters.tables import (
+    ApiToken,
+    AuditRecord,
+    CallRecord,
+    InteractionSegmentRecord,
+)
 from ari_app.adapters.user_store import UserStore
 from ari_app.api.app import create_api
 from ari_app.api.deps import ApiContext
@@ -302,7 +307,7 @@ async def test_an_agent_and_a_supervisor_act_within_their_own_scope(center: Cent
     assert await state(sam, "bob") == 200
 
 
-async def test_a_supervisor_hears_and_reads_the_records_of_their_teams_only(
+async def test_a_supervisor_hears_and_reads_the_recordings_and_calls_of_their_teams_only(
     center: Center,
 ) -> None:
     boss = center.as_(center.tokens["admin"])
@@ -334,6 +339,31 @@ async def test_a_supervisor_hears_and_reads_the_records_of_their_teams_only(
             assert got.status_code == allowed, (path, got.text)
     everything = await center.client.get("/api/v1/recordings", headers=boss)
     assert len(everything.json()) == 3
+
+    # calls: those an agent of theirs had a part in (a segment of the interaction)
+    calls = CallRecord.__table__  # type: ignore[attr-defined]
+    segments = InteractionSegmentRecord.__table__  # type: ignore[attr-defined]
+    made = {"call-anna": ["anna"], "call-bob": ["bob"], "call-both": ["bob", "anna"],
+            "call-ivr": []}  # fmt: skip
+    async with center.engine.begin() as connection:
+        for n, (call, agents) in enumerate(made.items()):
+            row = {"id": call, "caller": "5551234", "dialled": "100", "phase": "ended"}
+            await connection.execute(
+                calls.insert().values(**row, started_at=now - timedelta(minutes=n))
+            )
+            for k, agent in enumerate(agents):
+                part = {"call_id": call, "n": k, "agent_id": agent, "answered_us": 0}
+                await connection.execute(
+                    segments.insert().values(**part, handle_seconds=1.0, wrap_up_seconds=0.0)
+                )
+    listed = (await center.client.get("/api/v1/calls", headers=sam)).json()
+    assert ([c["id"] for c in listed["items"]], listed["total"]) == (["call-anna", "call-both"], 2)
+    assert (await center.client.get("/api/v1/calls", headers=boss)).json()["total"] == 4
+    for call, allowed in (("call-anna", 200), ("call-bob", 403), ("call-both", 200),
+                          ("call-ivr", 403)):  # fmt: skip
+        for path in (f"/api/v1/calls/{call}", f"/api/v1/calls/{call}/routing"):
+            got = await center.client.get(path, headers=sam)
+            assert got.status_code == allowed, (path, got.text)
 
 
 async def _body(reply: httpx.Response) -> dict[str, Any]:
