@@ -9,6 +9,7 @@ file's new checkpoint are written in one transaction.
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ari_app.adapters.backstop import Checkpoint
-from ari_app.adapters.db import upsert, utc, write_row
+from ari_app.adapters.db import calls_answered_by, upsert, utc, write_row
 from ari_app.adapters.tables import BackstopCheckpoint, CdrRecord, CelRecord
 
 CDR = CdrRecord.__table__  # type: ignore[attr-defined]
@@ -84,13 +85,21 @@ class CdrStore:
         return Checkpoint(found.inode, found.offset) if found else None
 
     async def cdrs(
-        self, *, linkedid: str | None = None, limit: int = 1000, offset: int = 0
+        self,
+        *,
+        linkedid: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+        agents: Collection[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """CDRs, oldest first; those of one call when `linkedid` is given."""
+        """CDRs, oldest first; those of one call when `linkedid` is given; with `agents`,
+        of the calls one of them had a part in."""
         order = (CDR.c.start, CDR.c.uniqueid, CDR.c.sequence)
         query = select(CDR).order_by(*order).limit(limit).offset(offset)
         if linkedid is not None:
             query = query.where(CDR.c.linkedid == linkedid)
+        if agents is not None:
+            query = query.where(CDR.c.linkedid.in_(calls_answered_by(agents)))
         return await self._rows(query)
 
     async def cels(

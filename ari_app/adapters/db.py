@@ -169,7 +169,7 @@ class CallStore:
         chosen = select(CallRecord)
         counted = select(func.count()).select_from(CallRecord)
         if agents is not None:
-            theirs = CallRecord.id.in_(_answered_by(agents))  # type: ignore[attr-defined]
+            theirs = CallRecord.id.in_(calls_answered_by(agents))  # type: ignore[attr-defined]
             chosen, counted = chosen.where(theirs), counted.where(theirs)
         async with self.engine.connect() as connection:
             rows = (
@@ -187,7 +187,7 @@ class CallStore:
 
     async def answered_by(self, call_id: str, agents: Collection[str]) -> bool:
         """Whether one of the agents had a part in the call (a segment of it)."""
-        query = _answered_by(agents).where(_SEGMENT.c.call_id == call_id).limit(1)
+        query = calls_answered_by(agents).where(_SEGMENT.c.call_id == call_id).limit(1)
         async with self.engine.connect() as connection:
             return (await connection.execute(query)).first() is not None
 
@@ -543,6 +543,6 @@ class Writer:
 _SEGMENT = InteractionSegmentRecord.__table__  # type: ignore[attr-defined]
 
 
-def _answered_by(agents: Collection[str]) -> Any:
+def calls_answered_by(agents: Collection[str]) -> Any:
     """The calls the agents had a part in, as a subquery of their ids."""
     return select(_SEGMENT.c.call_id).where(_SEGMENT.c.agent_id.in_(sorted(agents)))

@@ -31,7 +31,7 @@ class Disposition(BaseModel):
 @router.get("/kpis")
 async def kpis(
     ctx: Context,
-    _: Readers,
+    who: Readers,
     start: Annotated[datetime, Query(alias="from")],
     end: Annotated[datetime, Query(alias="to")],
     queue: Name = None,
@@ -39,11 +39,21 @@ async def kpis(
     interval: Annotated[int | None, Query()] = None,
 ) -> dict[str, Any]:
     """Calls offered, handled, abandoned, service level, ASA, waits, AHT, wrap-up, FCR,
-    blocked rate per queue; handled, AHT and occupancy per agent; IVR containment."""
+    blocked rate per queue; handled, AHT and occupancy per agent (a supervisor's: their
+    teams' agents); IVR containment."""
+    agents = await team_agents(ctx, who)
+    if agents is not None and agent is not None and agent not in agents:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"agent {agent!r} is not of this supervisor's teams"
+        )
     try:
-        return await ctx.kpis.report(ReportAsk(start, end, queue, agent, interval))
+        body = await ctx.kpis.report(ReportAsk(start, end, queue, agent, interval))
     except ReportRefused as exc:
         raise HTTPException(422, str(exc)) from None
+    if agents is not None:
+        for part in (body, *body.get("intervals", [])):
+            part["agents"] = [row for row in part["agents"] if row["agent_id"] in agents]
+    return body
 
 
 @router.get("/interactions/{call_id}")
@@ -122,6 +132,7 @@ async def live_queue(ctx: Context, _: Readers, queue: str) -> dict[str, Any]:
 
 
 @router.get("/stats/agents")
-async def live_agents(ctx: Context, _: Readers) -> list[dict[str, Any]]:
-    """Each agent now: state, since when, pause reason."""
-    return ctx.live.agents()
+async def live_agents(ctx: Context, who: Readers) -> list[dict[str, Any]]:
+    """Each agent now (a supervisor's: their teams'): state, since when, pause reason."""
+    agents = await team_agents(ctx, who)
+    return [row for row in ctx.live.agents() if agents is None or row["agent_id"] in agents]

@@ -12,9 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_app.adapters.cdr_store import CdrStore
 from ari_app.adapters.db import TokenStore, Writer
+from ari_app.adapters.tables import InteractionSegmentRecord
 from ari_app.services.cdr import CdrCapture
 from ari_app.services.tokens import hash_token
 from tests.db.parts import PushedConfig, drained
+
+SEGMENTS = InteractionSegmentRecord.__table__  # type: ignore[attr-defined]
 
 
 def _cdr_line(uniqueid: str, sequence: int, start: float = 1795640184.25) -> str:
@@ -151,7 +154,7 @@ async def test_channel_events_are_read_from_their_file(engine: AsyncEngine, tmp_
     assert rows[-1]["extra"] == {"hangupcause": 16}
 
 
-async def test_cdrs_and_channel_events_are_served_by_call_to_admins_and_supervisors(
+async def test_cdrs_and_channel_events_are_served_by_call_to_admins_and_their_supervisors(
     engine: AsyncEngine, api: tuple[httpx.AsyncClient, PushedConfig], tmp_path: Path
 ) -> None:
     client, _ = api
@@ -172,3 +175,21 @@ async def test_cdrs_and_channel_events_are_served_by_call_to_admins_and_supervis
         headers = {"Authorization": f"Bearer token-{role}"}
         assert (await client.get("/api/v1/cdrs", headers=headers)).status_code == expected
     assert (await client.get("/api/v1/cdrs", headers={"Authorization": ""})).status_code == 401
+
+    # a supervisor reads the CDRs of the calls their teams' agents answered
+    anna = {"id": "anna", "name": "Anna", "team": "billing"}
+    assert (await client.post("/api/v1/agents", json=anna)).status_code == 201
+    sam = {"id": "sam", "name": "Sam", "role": "supervisor", "teams": ["billing"]}
+    assert (await client.post("/api/v1/users", json=sam)).status_code == 201
+    token = (await client.post("/api/v1/users/sam/tokens", json={})).json()["token"]
+    as_sam = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/api/v1/cdrs", headers=as_sam)).json() == []
+    cel = {"call": "1795640184.0"}
+    assert (await client.get("/api/v1/cel", params=cel, headers=as_sam)).status_code == 403
+    segment = {"call_id": "1795640184.0", "n": 0, "agent_id": "anna", "answered_us": 0}
+    async with engine.begin() as connection:
+        await connection.execute(
+            SEGMENTS.insert().values(**segment, handle_seconds=1.0, wrap_up_seconds=0.0)
+        )
+    assert len((await client.get("/api/v1/cdrs", headers=as_sam)).json()) == 2
+    assert (await client.get("/api/v1/cel", params=cel, headers=as_sam)).status_code == 200

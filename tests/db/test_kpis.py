@@ -67,6 +67,14 @@ async def test_the_scripted_hour_through_the_api(
     assert anna["occupancy"] == pytest.approx(100 * 470 / 2700)
     assert body["ivr"]["containment"] == pytest.approx(100 / 3)
 
+    # a supervisor of another team: the same queue figures, none of anna's
+    await TokenStore(engine).add(name="s", role="supervisor", token_hash=hash_token("token-s"))
+    theirs = {"Authorization": "Bearer token-s"}
+    seen = (await client.get("/api/v1/kpis", params=params, headers=theirs)).json()
+    assert (seen["queues"], seen["agents"]) == (body["queues"], [])
+    asked = await client.get("/api/v1/kpis", params={**params, "agent": "anna"}, headers=theirs)
+    assert asked.status_code == 403
+
 
 async def test_half_hour_intervals_and_one_agent(
     engine: AsyncEngine, api: tuple[httpx.AsyncClient, PushedConfig]
