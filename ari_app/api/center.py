@@ -4,7 +4,7 @@ is checked against the center in force and made all or nothing (services.center)
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, HTTPException, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -137,6 +137,16 @@ def _reader(kind: Kind) -> Any:
     return read
 
 
+Item = TypeVar("Item", TeamPublic, SkillPublic)
+
+
+def _one_of(items: list[Item], key: str, what: str) -> Item:
+    found = [item for item in items if item.id == key]
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {what} {key!r}")
+    return found[0]
+
+
 def _put_status(applied: Applied, response: Response) -> None:
     if any(change.action == "add" for change in applied.changes):
         response.status_code = status.HTTP_201_CREATED
@@ -206,10 +216,7 @@ async def list_teams(ctx: Context, _: Readers, page: Page) -> list[TeamPublic]:
 
 @router.get("/teams/{key}", tags=["teams"])
 async def get_team(ctx: Context, _: Readers, key: TeamId) -> TeamPublic:
-    found = [team for team in await _teams(ctx) if team.id == key]
-    if not found:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no team {key!r}")
-    return found[0]
+    return _one_of(await _teams(ctx), key, "team")
 
 
 @router.put(
@@ -259,10 +266,7 @@ async def list_skills(ctx: Context, _: Readers, page: Page) -> list[SkillPublic]
 
 @router.get("/skills/{key}", tags=["skills"])
 async def get_skill(ctx: Context, _: Readers, key: SkillId) -> SkillPublic:
-    found = [skill for skill in await _skills(ctx) if skill.id == key]
-    if not found:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no skill {key!r}")
-    return found[0]
+    return _one_of(await _skills(ctx), key, "skill")
 
 
 @router.put(

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from ari_app.adapters.dialplan_deploy import DeployFailed
 from ari_app.api.audit import audited
 from ari_app.api.deps import ApiContext, Context, holding
+from ari_app.api.fields import text_body
 from ari_app.api.pages import Page
 from ari_app.domain.users import ADMIN, OPS, Principal
 from ari_app.services.dialplan import FILE_NAME, DialplanRefused
@@ -82,13 +83,7 @@ async def put_file(
     AMI; 502 if Asterisk did not load it as written, and the dialplan before is back.
     Calls in progress go on. `dry_run=true` checks it (against the connected Asterisk's
     applications) and answers the diff, and installs nothing."""
-    body = await request.body()
-    if len(body) > LARGEST_FILE:
-        raise HTTPException(413, f"a dialplan file holds at most {LARGEST_FILE} bytes")
-    try:
-        text = body.decode()
-    except UnicodeDecodeError:
-        raise HTTPException(422, "a dialplan file is UTF-8 text") from None
+    text = await text_body(request, LARGEST_FILE, "a dialplan file")
     desk = _desk(ctx)
     try:
         checked, diff = await (desk.preview if dry_run else desk.put)(name, text)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from ari_app.api.audit import audited
 from ari_app.api.center import AppliedPublic, applied_public, refused
 from ari_app.api.deps import ApiContext, Context, holding
+from ari_app.api.fields import text_body
 from ari_app.api.pages import Page
 from ari_app.domain.users import ADMIN, OPS, SUPERVISOR, Principal
 from ari_app.services.center import CenterRefused
@@ -145,13 +146,7 @@ async def upload_version(
     """Store a new version of a flow (its YAML file's text), checked as a reload checks it
     (422 with every problem by line). What callers get does not change until it is
     activated."""
-    body = await request.body()
-    if len(body) > LARGEST_FLOW:
-        raise HTTPException(413, f"a flow holds at most {LARGEST_FLOW} bytes")
-    try:
-        text = body.decode()
-    except UnicodeDecodeError:
-        raise HTTPException(422, "a flow is UTF-8 text") from None
+    text = await text_body(request, LARGEST_FLOW, "a flow")
     try:
         record = await ctx.versions.upload(name, text, who.actor)
     except CenterRefused as exc:
