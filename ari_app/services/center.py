@@ -181,36 +181,25 @@ class CenterDesk:
             return await self._apply(found, actor, texts or {})
 
     async def _apply(self, found: Plan, actor: str, texts: Mapping[str, str]) -> Applied:
+        """Asterisk is asked first (the sounds, new phones), so that the transaction holds
+        the database only while rows and files are written."""
         now = datetime.now(UTC)
         applied = Applied(list(found.changes))
+        flows_change = any(c.kind == "flows" for c in found.changes)
+        sound_exists, applied.prompts_checked = (
+            await self.flows.sound_check() if flows_change else (None, "")
+        )
         files = _Files()
-        pushed: list[str] = []
-        removed_phones: list[str] = []
-        digests = {record.id: record.sip_digest for record in await self.agents.store.all()}
+        digests = await self._phones(found, applied)
         try:
             async with self.store.transaction() as connection:
                 for change in found.changes:
-                    if change.kind in ("teams", "skills", "numbers"):
-                        if change.action == "remove":
-                            await center_store.remove(connection, change.kind, change.key)
-                        else:
-                            row = {**change.after, "updated_at": now}
-                            await center_store.put(connection, change.kind, change.key, row)
-                    elif change.kind == "agents":
-                        endpoint = await self._agent(connection, change, now, applied, digests)
-                        if endpoint is not None:
-                            pushed.append(endpoint)
-                        if change.action == "remove":
-                            removed_phones.append(f"agent-{change.key}")
-                    elif change.kind == "flows":
-                        await self._flow(connection, change, texts, actor, now, files)
+                    await self._row(connection, change, now, digests, texts, actor, files)
                 if found.queues is not None and any(c.kind == "queues" for c in found.changes):
                     definitions = {c.key: c.after for c in found.changes if c.kind == "queues"}
                     files.write(self.queues.path, _queues_text(self.queues.path, definitions))
-                if any(c.kind == "flows" for c in found.changes):
-                    sound_exists, checked = await self.flows.sound_check()
-                    report = self.flows.reload_now(sound_exists, checked)
-                    applied.prompts_checked = checked
+                if flows_change:
+                    report = self.flows.reload_now(sound_exists, applied.prompts_checked)
                     ours = [p for p in report.problems if any(str(f) in p for f in files.paths)]
                     if ours:
                         raise CenterRefused(ours)
@@ -218,45 +207,69 @@ class CenterDesk:
             files.restore()
             if files.paths:
                 self.flows.reload_now(None, "restored")
-            for endpoint in pushed:
-                if endpoint.removeprefix("agent-") in applied.passwords:
-                    await remove_phone(self.agents.ari, endpoint)
+            for agent_id in applied.passwords:
+                await remove_phone(self.agents.ari, f"agent-{agent_id}")
             raise
-        self._take(found, removed_phones)
-        for endpoint in removed_phones:
-            await remove_phone(self.agents.ari, endpoint)
+        self._take(found)
+        for change in found.changes:
+            if change.kind == "agents" and change.action == "remove":
+                await remove_phone(self.agents.ari, f"agent-{change.key}")
         log.info("center_applied", actor=actor, changes=applied.diff())
         return applied
 
-    async def _agent(
+    async def _phones(self, found: Plan, applied: Applied) -> dict[str, str]:
+        """Push the phones of new agents (a password each, shown once) and of renamed ones;
+        every agent's digest. A refusal takes the new phones pushed so far away again."""
+        digests = {record.id: record.sip_digest for record in await self.agents.store.all()}
+        try:
+            for change in found.changes:
+                if change.kind != "agents" or change.action == "remove":
+                    continue
+                endpoint, name = f"agent-{change.key}", change.after["name"]
+                if change.action == "add":
+                    password = secrets.token_urlsafe(18)
+                    digests[change.key] = sip_digest(endpoint, password)
+                    applied.passwords[change.key] = password
+                elif change.before["name"] == name:
+                    continue
+                await push_phone(self.agents.ari, endpoint, name, change.key, digests[change.key])
+        except BaseException:
+            for agent_id in applied.passwords:
+                await remove_phone(self.agents.ari, f"agent-{agent_id}")
+            raise
+        return digests
+
+    async def _row(
         self,
         connection: Any,
         change: Change,
         now: datetime,
-        applied: Applied,
         digests: Mapping[str, str],
-    ) -> str | None:
-        """Write one agent's row; push their phone when it is new or named anew."""
-        if change.action == "remove":
-            await center_store.remove_agent(connection, change.key)
-            return None
-        item = change.after
-        if change.action == "add":
-            password = secrets.token_urlsafe(18)
-            digest = sip_digest(f"agent-{change.key}", password)
-            applied.passwords[change.key] = password
-        else:
-            digest = digests[change.key]
-        record = AgentRecord(
-            id=change.key, **item, sip_digest=digest, created_at=now, updated_at=now
-        )
-        await center_store.put_agent(connection, record, change.action == "add")
-        if change.action == "add" or change.before["name"] != item["name"]:
-            await push_phone(
-                self.agents.ari, f"agent-{change.key}", item["name"], change.key, digest
+        texts: Mapping[str, str],
+        actor: str,
+        files: _Files,
+    ) -> None:
+        """Write one change's rows (and a flow's file)."""
+        if change.kind in ("teams", "skills", "numbers"):
+            if change.action == "remove":
+                await center_store.remove(connection, change.kind, change.key)
+            else:
+                row = {**change.after, "updated_at": now}
+                await center_store.put(connection, change.kind, change.key, row)
+        elif change.kind == "agents":
+            if change.action == "remove":
+                await center_store.remove_agent(connection, change.key)
+                return
+            record = AgentRecord(
+                id=change.key,
+                **change.after,
+                sip_digest=digests[change.key],
+                created_at=now,
+                updated_at=now,
             )
-            return f"agent-{change.key}"
-        return None
+            await center_store.put_agent(connection, record, change.action == "add")
+        elif change.kind == "flows":
+            await self._flow(connection, change, texts, actor, now, files)
 
     async def _flow(
         self,
@@ -283,7 +296,7 @@ class CenterDesk:
         )
         files.write(path, text)
 
-    def _take(self, found: Plan, removed_agents: list[str]) -> None:
+    def _take(self, found: Plan) -> None:
         """The running service takes the change (the commit is done)."""
         if found.queues is not None and any(c.kind == "queues" for c in found.changes):
             self.queues.take(dict(found.queues), queue_file.queues_section(self.queues.path))

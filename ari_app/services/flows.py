@@ -81,7 +81,12 @@ class FlowRegistry:
     def file_of(self, name: str) -> Path:
         """The file a flow comes from, or the one a new flow of that name goes to."""
         owned = [path for path, flow in self._files.items() if flow == name and path.exists()]
-        return owned[0] if owned else self.folder / f"{name}.yaml"
+        if owned:
+            return owned[0]
+        path, n = self.folder / f"{name}.yaml", 2
+        while path.exists():  # another flow's file (or one that never loaded) stays
+            path, n = self.folder / f"{name}-{n}.yaml", n + 1
+        return path
 
     def reload_now(self, sound_exists: SoundExists | None, prompts_checked: str) -> Reload:
         """The reload itself, with the sounds already known (or not checked at all)."""

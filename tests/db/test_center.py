@@ -524,3 +524,17 @@ async def test_the_demo_center_exported_as_json_applies_to_itself(center: Center
     assert applied.status_code == 200, applied.text
     assert applied.json()["changes"] == []
     assert await center.snapshot() == before
+
+
+async def test_a_new_flow_never_takes_the_file_of_another(center: Center) -> None:
+    """A new flow's file never replaces a file already in the flows folder, even one that
+    holds no flow (a file ops left there, refused at every reload)."""
+    (center.folder / "flows" / "other.yaml").write_text("not: a flow\n")  # refused, kept
+    document = {"flows": {**(await center.client.get("/api/v1/config")).json()["flows"],
+                          "other": {"flow": "other", "version": 1, "start": "bye",
+                                    "nodes": {"bye": {"kind": "hangup"}}}}}  # fmt: skip
+    applied = await _apply(center, document)
+    assert applied.status_code == 200, applied.text
+    assert (center.folder / "flows" / "other.yaml").read_text() == "not: a flow\n"
+    assert "flow: other" in (center.folder / "flows" / "other-2.yaml").read_text()
+    assert center.context.flows.flows["other"].version == 1
