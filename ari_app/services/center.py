@@ -109,24 +109,23 @@ class CenterDesk:
             skills=skills,
             agents=agents,
             queues=self.queues.definitions(),
-            flows={name: self._document(name) for name in self.flows.flows},
+            flows={name: self.flows.documents.get(name) for name in self.flows.flows},
             numbers=await self.store.catalogue("numbers"),
         )
-
-    def _document(self, name: str) -> Any:
-        return flow_files.read(self.flows.file_of(name)).data
 
     async def export(self) -> dict[str, Any]:
         return (await self.center()).document()
 
-    async def check(self, document: Any, texts: Mapping[str, str] | None = None) -> Plan:
+    async def check(self, document: Any) -> Plan:
         """What applying the document would change, or its problems; nothing is changed."""
         now = await self._in_force()
-        sound_exists, _ = await self.flows.sound_check()
+        sound_exists = None
+        if isinstance(document, dict) and "flows" in document:  # prompts asked only then
+            sound_exists, _ = await self.flows.sound_check()
         found = plan(document, now, lambda data: load_flow(data, sound_exists=sound_exists))
         if found.problems:
             return found
-        problems = await self._versions_taken(found, texts or {})
+        problems = await self._versions_taken(found)
         return Plan((), tuple(problems)) if problems else found
 
     async def _in_force(self) -> InForce:
@@ -146,7 +145,7 @@ class CenterDesk:
         queues = dict(self.queues.queues)
         return InForce(center, dict(self.flows.flows), queues, busy, self._reached)
 
-    async def _versions_taken(self, found: Plan, texts: Mapping[str, str]) -> list[Problem]:
+    async def _versions_taken(self, found: Plan) -> list[Problem]:
         """A version number names one content forever: a stored one must be that content."""
         problems = []
         for change in found.changes:
@@ -173,7 +172,7 @@ class CenterDesk:
     ) -> Applied:
         """Check, then make every change or none. Raises CenterRefused."""
         async with self._lock, self.queues.lock:
-            found = await self.check(document, texts)
+            found = await self.check(document)
             if found.problems:
                 raise CenterRefused([located(p) for p in found.problems])
             if not found.changes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -27,15 +28,21 @@ def check_file(
     path: Path, sound_exists: SoundExists | None = None
 ) -> tuple[Flow | None, list[str]]:
     """The flow in a file, or the problems that keep it out, as `file:line: reason` lines."""
+    flow, problems, _ = _read_flow(path, sound_exists)
+    return flow, problems
+
+
+def _read_flow(path: Path, sound_exists: SoundExists | None) -> tuple[Flow | None, list[str], Any]:
+    """As check_file, with the file's data (what an export gives of the flow)."""
     document = flow_files.read(path)
     if document.problems:
-        return None, [str(problem) for problem in document.problems]
+        return None, [str(problem) for problem in document.problems], None
     flow, problems = load_flow(document.data, sound_exists=sound_exists)
     located = sorted(
         {document.locate(problem) for problem in problems},
         key=lambda found: (found.line, found.message),
     )
-    return flow, [str(problem) for problem in located]
+    return flow, [str(problem) for problem in located], document.data
 
 
 @dataclass
@@ -62,6 +69,7 @@ class FlowRegistry:
         self._files: dict[Path, str] = {}  # file -> flow name it last gave
         self._by_number: dict[str, Flow] = {}
         self.assigned: dict[str, str] = {}  # service number -> flow (the numbers' table)
+        self.documents: dict[str, Any] = {}  # each flow in force as its file wrote it
 
     async def reload(self) -> Reload:
         """Read every *.yaml of the folder; keep the previous version of any that fails."""
@@ -92,8 +100,9 @@ class FlowRegistry:
         """The reload itself, with the sounds already known (or not checked at all)."""
         report = Reload(prompts_checked=prompts_checked)
         fresh: dict[str, Flow] = {}
+        documents: dict[str, Any] = {}
         for path in sorted(self.folder.glob("*.yaml")):
-            flow, problems = check_file(path, sound_exists)
+            flow, problems, data = _read_flow(path, sound_exists)
             in_force = self.flows.get(flow.name) if flow is not None else None
             if flow is not None and in_force is not None and _same_version_changed(in_force, flow):
                 problems = [
@@ -106,12 +115,14 @@ class FlowRegistry:
                 previous = self._files.get(path)
                 if previous in self.flows:
                     fresh[previous] = self.flows[previous]
+                    documents[previous] = self.documents.get(previous)
                     report.kept.append(f"{previous} v{self.flows[previous].version}")
                 continue
             if flow.name in fresh:
                 report.problems.append(f"{path}: flow name '{flow.name}' is used by another file")
                 continue
             fresh[flow.name] = flow
+            documents[flow.name] = data
             self._files[path] = flow.name
             report.loaded.append(f"{flow.name} v{flow.version} ({path.name})")
         owners: dict[str, str] = {}
@@ -122,7 +133,7 @@ class FlowRegistry:
                         f"number {number} is claimed by flows '{owners[number]}' and '{flow.name}'"
                     )
                 owners.setdefault(number, flow.name)
-        self.flows = fresh
+        self.flows, self.documents = fresh, documents
         self._by_number = {number: fresh[name] for number, name in owners.items()}
         log.info(
             "flows_loaded",
