@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +43,14 @@ class CenterRefused(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class KindBarred(Exception):
+    """The changes touch kinds the asker may not change: nothing was changed."""
+
+    def __init__(self, kinds: list[Kind]) -> None:
+        super().__init__(", ".join(kinds))
+        self.kinds = kinds
 
 
 @dataclass
@@ -168,13 +176,22 @@ class CenterDesk:
     # -- applying -------------------------------------------------------------------------
 
     async def apply(
-        self, document: Any, actor: str, texts: Mapping[str, str] | None = None
+        self,
+        document: Any,
+        actor: str,
+        texts: Mapping[str, str] | None = None,
+        *,
+        barred: Collection[Kind] = (),
     ) -> Applied:
-        """Check, then make every change or none. Raises CenterRefused."""
+        """Check, then make every change or none. Raises CenterRefused, or KindBarred when
+        the changes touch a kind of `barred` (what the asker's role may not change)."""
         async with self._lock, self.queues.lock:
             found = await self.check(document)
             if found.problems:
                 raise CenterRefused([located(p) for p in found.problems])
+            touched = sorted({c.kind for c in found.changes if c.kind in barred})
+            if touched:
+                raise KindBarred(touched)
             if not found.changes:
                 return Applied([])
             return await self._apply(found, actor, texts or {})
