@@ -163,14 +163,25 @@ class CallStore:
         return _call(found) if found else None
 
     async def page(
-        self, *, limit: int, offset: int, agents: Collection[str] | None = None
+        self,
+        *,
+        limit: int,
+        offset: int,
+        agents: Collection[str] | None = None,
+        talking: Collection[str] = (),
+        live: bool = False,
     ) -> tuple[list[CallRecord], int]:
-        """Newest first; with `agents`, the calls one of them had a part in."""
+        """Newest first; with `agents`, the calls one of them had a part in (or those of
+        `talking`, whose part is still going on); `live`, those not ended."""
         chosen = select(CallRecord)
         counted = select(func.count()).select_from(CallRecord)
         if agents is not None:
-            theirs = CallRecord.id.in_(calls_answered_by(agents))  # type: ignore[attr-defined]
+            column = CallRecord.id  # type: ignore[var-annotated]
+            theirs = column.in_(calls_answered_by(agents)) | column.in_(sorted(talking))
             chosen, counted = chosen.where(theirs), counted.where(theirs)
+        if live:
+            going = CallRecord.ended_at.is_(None)  # type: ignore[union-attr]
+            chosen, counted = chosen.where(going), counted.where(going)
         async with self.engine.connect() as connection:
             rows = (
                 await connection.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict
 
 from ari_app.adapters.tables import CallPublic
@@ -14,6 +14,7 @@ from ari_app.api.audit import audited
 from ari_app.api.deps import ApiContext, Context, holding, team_agents
 from ari_app.api.pages import Page
 from ari_app.domain.acd import TransferRefused
+from ari_app.domain.interaction import agents_of
 from ari_app.domain.users import ADMIN, AGENT, REPORTING, SUPERVISOR, Principal, may_act_for_agent
 from ari_app.services.acd import HoldRefused
 
@@ -34,10 +35,19 @@ async def list_calls(
     ctx: Context,
     who: Readers,
     page: Page,
+    live: Annotated[bool, Query()] = False,
 ) -> CallPage:
-    """Calls, newest first; a supervisor's, those their teams' agents had a part in."""
+    """Calls, newest first (`live=true`: those going on now); a supervisor's, those their
+    teams' agents had or have a part in."""
     agents = await team_agents(ctx, who)
-    records, total = await ctx.calls.page(limit=page.limit, offset=page.offset, agents=agents)
+    talking = (
+        [cid for cid, rec in ctx.interactions.records.items() if set(agents_of(rec)) & agents]
+        if agents is not None
+        else []
+    )
+    records, total = await ctx.calls.page(
+        limit=page.limit, offset=page.offset, agents=agents, talking=talking, live=live
+    )
     items = [CallPublic.model_validate(record, from_attributes=True) for record in records]
     return CallPage(items=items, total=total, limit=page.limit, offset=page.offset)
 
@@ -53,14 +63,14 @@ async def get_call(ctx: Context, who: Readers, call_id: str) -> CallPublic:
 
 async def _sees(ctx: ApiContext, who: Principal, *call_ids: str) -> None:
     """403 unless `who` may read the call (known by any of `call_ids`: a callback's and
-    its call's): a supervisor, one their teams' agents had a part in or talk on now;
-    the other readers, any."""
+    its call's): a supervisor, one their teams' agents had a part in or talk on now (its
+    record still open); the other readers, any."""
     agents = await team_agents(ctx, who)
     if agents is None:
         return
     for call_id in call_ids:
-        talk = ctx.acd.conversation(call_id)
-        if talk is not None and talk.agent_id in agents:
+        live = ctx.interactions.records.get(call_id)
+        if live is not None and agents_of(live) & agents:
             return
         if await ctx.calls.answered_by(call_id, agents):
             return

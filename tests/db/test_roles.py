@@ -28,6 +28,8 @@ from ari_app.adapters.tables import (
 from ari_app.adapters.user_store import UserStore
 from ari_app.api.app import create_api
 from ari_app.api.deps import ApiContext
+from ari_app.domain.interaction import Record
+from ari_app.domain.kpi import Interaction
 from ari_app.services import tokens
 from ari_app.services.flows import FlowRegistry
 from tests.db.parts import PushedConfig, api_context
@@ -343,24 +345,35 @@ async def test_a_supervisor_hears_and_reads_the_recordings_and_calls_of_their_te
     # calls: those an agent of theirs had a part in (a segment of the interaction)
     calls = CallRecord.__table__  # type: ignore[attr-defined]
     segments = InteractionSegmentRecord.__table__  # type: ignore[attr-defined]
-    made = {"call-anna": ["anna"], "call-bob": ["bob"], "call-both": ["bob", "anna"],
-            "call-ivr": []}  # fmt: skip
+    made = {"call-talk": [], "call-other": [], "call-anna": ["anna"], "call-bob": ["bob"],
+            "call-both": ["bob", "anna"], "call-ivr": []}  # fmt: skip
     async with center.engine.begin() as connection:
         for n, (call, agents) in enumerate(made.items()):
+            started = now - timedelta(minutes=n)
+            ended = None if call in ("call-talk", "call-other") else started
             row = {"id": call, "caller": "5551234", "dialled": "100", "phase": "ended"}
             await connection.execute(
-                calls.insert().values(**row, started_at=now - timedelta(minutes=n))
+                calls.insert().values(**row, started_at=started, ended_at=ended)
             )
             for k, agent in enumerate(agents):
                 part = {"call_id": call, "n": k, "agent_id": agent, "answered_us": 0}
                 await connection.execute(
                     segments.insert().values(**part, handle_seconds=1.0, wrap_up_seconds=0.0)
                 )
-    listed = (await center.client.get("/api/v1/calls", headers=sam)).json()
-    assert ([c["id"] for c in listed["items"]], listed["total"]) == (["call-anna", "call-both"], 2)
-    assert (await center.client.get("/api/v1/calls", headers=boss)).json()["total"] == 4
+    # anna talks on call-talk now: its interaction record is open, her part not yet written
+    talking = Record(Interaction("call-talk", "5551234", now), open_segment=("anna", now, 0.0))
+    context.interactions.records["call-talk"] = talking
+
+    async def ids(query: str, who: dict[str, str]) -> tuple[list[str], int]:
+        page = (await center.client.get(f"/api/v1/calls{query}", headers=who)).json()
+        return [c["id"] for c in page["items"]], page["total"]
+
+    assert await ids("", sam) == (["call-talk", "call-anna", "call-both"], 3)
+    assert await ids("?live=true", sam) == (["call-talk"], 1)
+    assert await ids("?live=true", boss) == (["call-talk", "call-other"], 2)
+    assert (await ids("", boss))[1] == 6
     for call, allowed in (("call-anna", 200), ("call-bob", 403), ("call-both", 200),
-                          ("call-ivr", 403)):  # fmt: skip
+                          ("call-ivr", 403), ("call-talk", 200), ("call-other", 403)):  # fmt: skip
         for path in (f"/api/v1/calls/{call}", f"/api/v1/calls/{call}/routing"):
             got = await center.client.get(path, headers=sam)
             assert got.status_code == allowed, (path, got.text)
