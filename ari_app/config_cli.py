@@ -31,6 +31,12 @@ def add_parser(commands: Any) -> None:
     export.add_argument("--output", "-o", help="write it to this file instead")
     for action in (actions.choices["check"], actions.choices["apply"], export):
         action.add_argument("--url", help="the service's API (default: from the settings)")
+    actions.choices["check"].add_argument(
+        "--offline",
+        action="store_true",
+        help="the document alone, without the service (for a pipeline): every section it "
+        "names must be given; new numbers are checked against the dialplan folder",
+    )
     config.set_defaults(handler=main)
 
 
@@ -38,6 +44,8 @@ def main(args: argparse.Namespace) -> int:
     import httpx
 
     settings = load(args.env_file)
+    if args.action == "check" and args.offline:
+        return _offline(Path(args.file), settings)
     url = args.url or f"http://{settings.api_host}:{settings.api_port}"
     token = os.environ.get("ARI_APP_TOKEN", "")
     if not token:
@@ -96,6 +104,31 @@ def _send(client: Any, action: str, path: Path) -> int:
     done = "would change" if action == "check" else "changed"
     print(f"{done}: {len(said['diff'])} item(s)" if said["diff"] else "nothing to change",
           file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def _offline(path: Path, settings: Any) -> int:
+    """The document checked against an empty center: what applying it to a new center
+    would do (the service's state, stored versions and busy items are not known)."""
+    from ari_app.adapters import flow_files
+    from ari_app.domain.center import Center, InForce, plan
+    from ari_app.domain.ivr.check import load_flow
+    from ari_app.services.center import located
+    from ari_app.services.dialplan import DialplanDesk
+
+    document = flow_files.read(path)
+    if document.problems:
+        for problem in document.problems:
+            print(problem)
+        return EXIT_PROBLEMS
+    dialplan = DialplanDesk(settings.dialplan_dir, settings.ari_application, settings.flows_dir)
+    found = plan(document.data, InForce(Center(), {}, {}, reached=dialplan.reaches), load_flow)
+    for problem in found.problems:
+        print(_located(document, located(problem)))
+    if found.problems:
+        print(f"refused ({len(found.problems)} problems)", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"fine: {len(found.changes)} item(s), checked alone", file=sys.stderr)
     return 0
 
 

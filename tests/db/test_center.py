@@ -472,6 +472,14 @@ async def test_the_command_line_checks_applies_and_exports_the_center(
         assert "nothing was changed" in err
         assert await center.snapshot() == before
 
+        code, out, err = await _cli(url, center.token, "check", str(broken), "--offline")
+        assert (code, out.splitlines()) == (
+            1,
+            [f"{broken}:{line}: agents.bob.team: no team 'nowhere'"],
+        )
+        code, out, err = await _cli(url, "", "check", str(whole), "--offline")  # no token
+        assert (code, err.strip()) == (0, "fine: 15 item(s), checked alone")
+
         code, out, err = await _cli(url, center.token, "check", str(whole))
         assert code == 0, err
         assert "+ agent anna" in out.splitlines()
