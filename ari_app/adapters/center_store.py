@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
 
@@ -33,6 +34,10 @@ CATALOGUE: dict[str, type[SQLModel]] = {
     "skills": SkillRecord,
     "numbers": NumberRecord,
 }
+
+
+class VersionTaken(Exception):
+    """A flow version of that number is stored already."""
 
 
 def _table(model: type[SQLModel]) -> Any:
@@ -80,13 +85,21 @@ class CenterStore:
         return [_version(dict(row._mapping)) for row in rows]
 
     async def version(self, flow: str, version: int) -> FlowVersionRecord | None:
-        return next((v for v in await self.versions(flow) if v.version == version), None)
+        table = _table(FlowVersionRecord)
+        query = select(table).where((table.c.flow == flow) & (table.c.version == version))
+        async with self.engine.connect() as connection:
+            row = (await connection.execute(query)).first()
+        return _version(dict(row._mapping)) if row is not None else None
 
     async def add_version(self, record: FlowVersionRecord) -> None:
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                _table(FlowVersionRecord).insert().values(**record.model_dump())
-            )
+        """Raises VersionTaken when another text took this version first."""
+        try:
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    _table(FlowVersionRecord).insert().values(**record.model_dump())
+                )
+        except IntegrityError as exc:
+            raise VersionTaken(f"{record.flow} v{record.version}") from exc
 
 
 # -- writes within one transaction -------------------------------------------------------

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ari_app.adapters import flow_files
-from ari_app.adapters.center_store import CenterStore
+from ari_app.adapters.center_store import CenterStore, VersionTaken
 from ari_app.adapters.tables import FlowVersionRecord
 from ari_app.domain.ivr.check import load_flow
 from ari_app.services.center import Applied, CenterDesk, CenterRefused
@@ -82,7 +82,12 @@ class FlowVersions:
             stored_at=datetime.now(UTC),
             stored_by=actor[:80],
         )
-        await self.store.add_version(record)
+        try:
+            await self.store.add_version(record)
+        except VersionTaken:  # another upload of this number came first
+            raise CenterRefused(
+                [f"{name}:1: version {flow.version} is taken by other content: give a new one"]
+            ) from None
         return record
 
     async def activate(self, name: str, version: int, actor: str) -> Applied:

@@ -551,3 +551,17 @@ async def test_a_new_flow_never_takes_the_file_of_another(center: Center) -> Non
     assert (center.folder / "flows" / "other.yaml").read_text() == "not: a flow\n"
     assert "flow: other" in (center.folder / "flows" / "other-2.yaml").read_text()
     assert center.context.flows.flows["other"].version == 1
+
+
+async def test_two_uploads_of_one_version_at_once_store_one_and_refuse_the_other(
+    center: Center,
+) -> None:
+    headers = {"Content-Type": "application/yaml"}
+    url = "/api/v1/ivr/flows/menu/versions"
+    texts = [MENU_V2, MENU_V2.replace("sound:beep", "sound:beep2")]
+    replies = await asyncio.gather(
+        *(center.client.post(url, content=text, headers=headers) for text in texts)
+    )
+    assert sorted(reply.status_code for reply in replies) == [201, 422]
+    stored = (await center.client.get(f"{url}/2")).json()["text"]
+    assert stored == texts[[reply.status_code for reply in replies].index(201)]
