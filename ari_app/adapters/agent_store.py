@@ -24,6 +24,16 @@ class AgentExists(Exception):
     """An agent with this id is already there."""
 
 
+async def delete_agent(connection: AsyncConnection, agent_id: str) -> None:
+    """The agent's profile, state and state trail, within the caller's transaction."""
+    for table, column in (
+        (AgentEventRecord, AgentEventRecord.agent_id),
+        (AgentStateRecord, AgentStateRecord.agent_id),
+        (AgentRecord, AgentRecord.id),
+    ):
+        await connection.execute(delete(table).where(column == agent_id))  # type: ignore[arg-type]
+
+
 class AgentStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -59,12 +69,7 @@ class AgentStore:
 
     async def delete(self, agent_id: str) -> None:
         async with self.engine.begin() as connection:
-            for table, column in (
-                (AgentEventRecord, AgentEventRecord.agent_id),
-                (AgentStateRecord, AgentStateRecord.agent_id),
-                (AgentRecord, AgentRecord.id),
-            ):
-                await connection.execute(delete(table).where(column == agent_id))  # type: ignore[arg-type]
+            await delete_agent(connection, agent_id)
 
     # -- state ----------------------------------------------------------------------------
 

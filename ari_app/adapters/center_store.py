@@ -18,9 +18,7 @@ from sqlmodel import SQLModel
 
 from ari_app.adapters.db import upsert, utc
 from ari_app.adapters.tables import (
-    AgentEventRecord,
     AgentRecord,
-    AgentStateRecord,
     FlowVersionRecord,
     NumberRecord,
     SkillRecord,
@@ -121,16 +119,6 @@ async def put_agent(connection: AsyncConnection, record: AgentRecord, new: bool)
     else:
         values = record.model_dump(exclude={"id", "created_at", "sip_digest"})
         await connection.execute(update(table).where(table.c.id == record.id).values(**values))
-
-
-async def remove_agent(connection: AsyncConnection, agent_id: str) -> None:
-    for model, column in (
-        (AgentEventRecord, "agent_id"),
-        (AgentStateRecord, "agent_id"),
-        (AgentRecord, "id"),
-    ):
-        table = _table(model)
-        await connection.execute(delete(table).where(table.c[column] == agent_id))
 
 
 async def keep_version(connection: AsyncConnection, record: FlowVersionRecord) -> None:

@@ -120,10 +120,13 @@ async def get_version(
     ctx: Context, _: Readers, name: FlowName, version: Version
 ) -> FlowVersionText:
     """One stored version, with its text."""
-    found = [v for v in await ctx.versions.list(name) if v.record.version == version]
-    if not found:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"flow {name!r} has no version {version}")
-    return FlowVersionText(**_version(found[0]).model_dump(), text=found[0].record.text)
+    try:
+        record = await ctx.versions.get(name, version)
+    except VersionNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    in_force = ctx.flows.flows.get(name)
+    stored = StoredVersion(record, in_force is not None and in_force.version == version)
+    return FlowVersionText(**_version(stored).model_dump(), text=record.text)
 
 
 @router.post(

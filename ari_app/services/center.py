@@ -23,6 +23,7 @@ import structlog
 import yaml
 
 from ari_app.adapters import center_store, flow_files, queue_file
+from ari_app.adapters.agent_store import delete_agent
 from ari_app.adapters.center_store import CenterStore
 from ari_app.adapters.tables import AgentRecord, FlowVersionRecord
 from ari_app.domain.agents import AgentState
@@ -274,7 +275,7 @@ class CenterDesk:
                 await center_store.put(connection, change.kind, change.key, row)
         elif change.kind == "agents":
             if change.action == "remove":
-                await center_store.remove_agent(connection, change.key)
+                await delete_agent(connection, change.key)
                 return
             record = AgentRecord(
                 id=change.key,
